@@ -1,0 +1,132 @@
+// Everything that touches Workers KV: key rules, versioned writes and the per-invocation budget.
+
+export const DESIGN_KEY = "__QR_DESIGN_SETTINGS__";
+export const ALIAS_PREFIX = "__alias__:";
+export const DEAD_LETTER_PREFIX = "__dead__:";
+export const SET_PREFIX = "set_";
+export const BANK_PREFIX = "bank_accounts:";
+
+// Cloudflare limits (developers.cloudflare.com/kv/platform/limits and workers limits).
+export const KV_OPS_PER_INVOCATION = 1000;
+export const MAX_KEY_BYTES = 512;
+export const MAX_VALUE_BYTES = 25 * 1024 * 1024;
+
+// A delete is kept as a tombstone at least as long as a queued message can live (the default
+// queue retention is 4 days), so no older write still in flight can bring the key back.
+export const TOMBSTONE_TTL_SECONDS = 4 * 24 * 3600;
+
+const encoder = new TextEncoder();
+
+export function byteLength(text) {
+  return encoder.encode(text).length;
+}
+
+// Reserved keys hold internal state (design, legacy secrets, aliases, dead letters, bank data):
+// they are never rendered as pages and never written by a product sync.
+export function isReservedKey(key) {
+  return key.startsWith("__") || key.startsWith(BANK_PREFIX);
+}
+
+// Internal keys are hidden from the client's clean-up listing so it can never delete them.
+export function isInternalKey(key) {
+  return key.startsWith(ALIAS_PREFIX) || key.startsWith(DEAD_LETTER_PREFIX);
+}
+
+export function isTombstone(metadata) {
+  return Boolean(metadata && metadata.deleted);
+}
+
+// Version stamps order writes by the time `/sync` accepted them. Fixed-width strings compare
+// correctly as text; the counter orders requests accepted within one millisecond by one isolate.
+let sequence = 0;
+export function newVersion() {
+  sequence = (sequence + 1) % 1_000_000;
+  return `${String(Date.now()).padStart(15, "0")}.${String(sequence).padStart(6, "0")}`;
+}
+
+// Counts every KV call of one invocation and refuses the one that would pass the platform limit,
+// because past it Cloudflare fails the whole invocation.
+export class KvBudget {
+  constructor(kv, limit = KV_OPS_PER_INVOCATION) {
+    this.kv = kv;
+    this.limit = limit;
+    this.used = 0;
+  }
+
+  remaining() {
+    return this.limit - this.used;
+  }
+
+  spend() {
+    if (this.used >= this.limit) {
+      throw new Error(`KV operation budget of ${this.limit} per invocation exhausted`);
+    }
+    this.used += 1;
+  }
+
+  getWithMetadata(key, type = "text") {
+    this.spend();
+    return this.kv.getWithMetadata(key, type);
+  }
+
+  get(key, type = "text") {
+    this.spend();
+    return this.kv.get(key, type);
+  }
+
+  put(key, value, options) {
+    this.spend();
+    return this.kv.put(key, value, options);
+  }
+
+  delete(key) {
+    this.spend();
+    return this.kv.delete(key);
+  }
+
+  list(options) {
+    this.spend();
+    return this.kv.list(options);
+  }
+}
+
+// Writes `op` unless the key already holds a newer write: 2 KV operations (read + write), or 1
+// when the stored version wins. `op` is {key, value} or {key, deleted: true}; `version` its stamp.
+export async function applyVersioned(kv, op, version) {
+  const current = await kv.getWithMetadata(op.key, "stream");
+  await current.value?.cancel();
+  const stored = current.metadata?.version;
+  if (stored !== undefined && stored >= version) {
+    return "superseded";
+  }
+  if (op.deleted) {
+    await kv.put(op.key, "", {
+      metadata: { version, deleted: true },
+      expirationTtl: TOMBSTONE_TTL_SECONDS,
+    });
+  } else {
+    await kv.put(op.key, op.value, { metadata: { version } });
+  }
+  return "written";
+}
+
+// Reads a live value: tombstones and missing keys are both absent.
+export async function readLive(kv, key, type = "text") {
+  const { value, metadata } = await kv.getWithMetadata(key, type);
+  return value === null || isTombstone(metadata) ? null : value;
+}
+
+// Lists every key under `prefix` (1 KV operation per 1,000 keys), up to `maxPages` pages.
+export async function listAll(kv, { prefix, maxPages = 100 } = {}) {
+  const keys = [];
+  let cursor;
+  for (let page = 0; page < maxPages; page += 1) {
+    const result = await kv.list({ prefix, cursor });
+    keys.push(...result.keys);
+    if (result.list_complete) {
+      return { keys, complete: true };
+    }
+    cursor = result.cursor;
+  }
+  return { keys, complete: false };
+}

@@ -1,0 +1,130 @@
+// Public pages: GET /{code}, /p/{code}, trailing slashes, and /health. Read-only.
+
+import { json } from "./http.js";
+import {
+  ALIAS_PREFIX,
+  DESIGN_KEY,
+  SET_PREFIX,
+  isReservedKey,
+  isTombstone,
+  listAll,
+  readLive,
+} from "./kv.js";
+import { renderNotFoundPage, renderProductPage, renderSetPage } from "./templates.js";
+
+const PAGE_HEADERS = {
+  "content-type": "text/html; charset=utf-8",
+  "content-security-policy":
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "strict-origin-when-cross-origin",
+  "x-frame-options": "DENY",
+};
+// KV itself is eventually consistent for about a minute, so a minute of caching hides nothing.
+const FOUND_CACHE = "public, max-age=60";
+const MISSING_CACHE = "public, max-age=10";
+// The design (with inline images) is read by every page: one KV read per isolate per minute.
+const DESIGN_TTL_MS = 60_000;
+let designCache = { at: 0, value: null };
+
+function page(html, status, cacheControl, method) {
+  return new Response(method === "HEAD" ? null : html, {
+    status,
+    headers: { ...PAGE_HEADERS, "cache-control": cacheControl },
+  });
+}
+
+async function loadDesign(env) {
+  if (Date.now() - designCache.at > DESIGN_TTL_MS) {
+    designCache = { at: Date.now(), value: parseJson(await readLive(env.PRODUCTS_KV, DESIGN_KEY)) };
+  }
+  return designCache.value ?? {};
+}
+
+function parseJson(text) {
+  if (text === null) {
+    return null;
+  }
+  try {
+    const value = JSON.parse(text);
+    return value !== null && typeof value === "object" && !Array.isArray(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+// "/ABC", "/ABC/", "/p/ABC" and "/p/ABC/" all name product ABC; undefined for a malformed escape.
+export function codeFromPath(pathname) {
+  let path = pathname.replace(/^\/+/, "").replace(/\/+$/, "");
+  if (path.startsWith("p/")) {
+    path = path.slice(2);
+  }
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return undefined;
+  }
+}
+
+async function findDocument(env, code) {
+  if (!code || isReservedKey(code)) {
+    return null;
+  }
+  const direct = parseJson(await readLive(env.PRODUCTS_KV, code));
+  if (direct) {
+    return direct;
+  }
+  // Fallback for QR codes printed with a product name: the alias as given, then upper-cased.
+  for (const name of new Set([code, code.toUpperCase()])) {
+    const target = await readLive(env.PRODUCTS_KV, ALIAS_PREFIX + name);
+    if (target && !isReservedKey(target)) {
+      const product = parseJson(await readLive(env.PRODUCTS_KV, target));
+      if (product) {
+        return product;
+      }
+    }
+  }
+  return null;
+}
+
+export async function handlePage(request, env) {
+  const url = new URL(request.url);
+  const site = { siteName: env.SITE_NAME, mainSiteUrl: env.MAIN_SITE_URL };
+  if (url.pathname === "/" && env.MAIN_SITE_URL) {
+    return Response.redirect(env.MAIN_SITE_URL, 302);
+  }
+  const code = codeFromPath(url.pathname);
+  const design = await loadDesign(env);
+  if (code === undefined) {
+    return page(renderNotFoundPage({ design, ...site }), 400, MISSING_CACHE, request.method);
+  }
+  const doc = await findDocument(env, code);
+  if (!doc) {
+    return page(renderNotFoundPage({ design, ...site }), 404, MISSING_CACHE, request.method);
+  }
+  const members = doc.product_set?.products;
+  if (Array.isArray(members) && members.length > 0) {
+    const html = renderSetPage({ title: doc.product_set.name, product: doc, products: members, design, ...site });
+    return page(html, 200, FOUND_CACHE, request.method);
+  }
+  if (code.startsWith(SET_PREFIX) && Array.isArray(doc.products)) {
+    const html = renderSetPage({ title: doc.name, product: null, products: doc.products, design, ...site });
+    return page(html, 200, FOUND_CACHE, request.method);
+  }
+  return page(renderProductPage({ product: doc, design, ...site }), 200, FOUND_CACHE, request.method);
+}
+
+// Products are the keys that are neither reserved, product sets nor tombstones.
+export async function handleHealth(env) {
+  const { keys, complete } = await listAll(env.PRODUCTS_KV);
+  const products = keys.filter(
+    (key) => !isReservedKey(key.name) && !key.name.startsWith(SET_PREFIX) && !isTombstone(key.metadata),
+  );
+  return json({
+    status: "ok",
+    service: env.SYNC_SETTINGS?.scriptName ?? "elkhawaga-qr",
+    products_cached: products.length,
+    products_counted_all: complete,
+    timestamp: new Date().toISOString(),
+  });
+}
