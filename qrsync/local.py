@@ -106,8 +106,15 @@ class LocalRuntimeError(RuntimeError):
 class LocalWorker:
     """A running local Worker: its URL, and the Worker's log lines as they arrive."""
 
-    def __init__(self, process: subprocess.Popen[str], url: str, lines: queue.Queue[str | None]):
+    def __init__(
+        self,
+        process: subprocess.Popen[str],
+        url: str,
+        lines: queue.Queue[str | None],
+        pump: threading.Thread,
+    ):
         self.process = process
+        self._pump = pump
         self.url = url
         self._lines = lines
         self.logs: list[str] = []
@@ -142,6 +149,9 @@ class LocalWorker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._pump.join(timeout=5)
+        if self.process.stdout:
+            self.process.stdout.close()
 
 
 def node_binary() -> str:
@@ -182,19 +192,22 @@ def start(settings: Settings, options: LocalOptions, *, echo: bool = False) -> L
             lines.put(line.rstrip("\n"))
         lines.put(None)
 
-    threading.Thread(target=pump, daemon=True).start()
+    pump_thread = threading.Thread(target=pump, daemon=True)
+    pump_thread.start()
     seen: list[str] = []
     while True:
         try:
             line = lines.get(timeout=_START_TIMEOUT_SECONDS)
         except queue.Empty:
             process.kill()
+            process.wait()
             raise LocalRuntimeError("the local Worker did not start within 60 s") from None
         if line is None:
             process.wait()
+            stdout.close()
             raise LocalRuntimeError("the local Worker exited on start: " + " | ".join(seen[-5:]))
         if line.startswith("listening "):
-            return LocalWorker(process, line.removeprefix("listening ").strip(), lines)
+            return LocalWorker(process, line.removeprefix("listening ").strip(), lines, pump_thread)
         seen.append(line)
 
 

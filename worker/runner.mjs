@@ -63,7 +63,6 @@ function workerOptions(config) {
       name: "kv-fault",
       modules: true,
       script: KV_FAULT_SCRIPT,
-      compatibilityDate: config.compatibilityDate,
       kvNamespaces: { INNER: config.kvNamespaces[fault.binding] },
       bindings: { FAIL_PUT_PREFIX: fault.failPutPrefix },
     });

@@ -23,9 +23,6 @@ const PAGE_HEADERS = {
 // KV itself is eventually consistent for about a minute, so a minute of caching hides nothing.
 const FOUND_CACHE = "public, max-age=60";
 const MISSING_CACHE = "public, max-age=10";
-// The design (with inline images) is read by every page: one KV read per isolate per minute.
-const DESIGN_TTL_MS = 60_000;
-let designCache = { at: 0, value: null };
 
 function page(html, status, cacheControl, method) {
   return new Response(method === "HEAD" ? null : html, {
@@ -35,10 +32,7 @@ function page(html, status, cacheControl, method) {
 }
 
 async function loadDesign(env) {
-  if (Date.now() - designCache.at > DESIGN_TTL_MS) {
-    designCache = { at: Date.now(), value: parseJson(await readLive(env.PRODUCTS_KV, DESIGN_KEY)) };
-  }
-  return designCache.value ?? {};
+  return parseJson(await readLive(env.PRODUCTS_KV, DESIGN_KEY)) ?? {};
 }
 
 function parseJson(text) {
