@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     _target_arguments(push)
     push.set_defaults(run=_push)
 
+    export = commands.add_parser("export", help="write every product of a deployment as NDJSON (for push)")
+    export.add_argument("file", help="output file; - for stdout")
+    _target_arguments(export)
+    export.set_defaults(run=_export)
+
     status = commands.add_parser("status", help="health of a deployment and its dead-letter store")
     _target_arguments(status)
     status.set_defaults(run=_status)
@@ -220,6 +225,18 @@ def _push(args: argparse.Namespace) -> int:
     )
     if errors:
         raise CliError(errors[0] + (f" (and {len(errors) - 1} more failed requests)" if len(errors) > 1 else ""))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        products = list(client.export_products())
+    text = "".join(json.dumps(product, ensure_ascii=False) + "\n" for product in products)
+    if args.file == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.file).write_text(text, encoding="utf-8")
+        print(f"exported {len(products)} products to {args.file}")
     return 0
 
 

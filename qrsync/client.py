@@ -62,9 +62,12 @@ class SyncClient:
         for attempt in range(self._retries + 1):
             try:
                 response = self._http.request(method, path, content=content, headers=headers)
+            except httpx.ConnectError as error:
+                # Refused or unresolvable: a wrong URL or a stopped Worker, not worth waiting for.
+                raise SyncError(f"cannot reach {self.url}: {error or type(error).__name__}") from None
             except httpx.TransportError as error:
                 if attempt == self._retries:
-                    raise SyncError(f"cannot reach {self.url}: {error or type(error).__name__}") from None
+                    raise SyncError(f"no answer from {self.url}: {error or type(error).__name__}") from None
             else:
                 if response.status_code == 200:
                     return _json(response)
@@ -113,6 +116,21 @@ class SyncClient:
 
     def delete_keys(self, keys: list[str]) -> dict[str, Any]:
         return self.call("delete_keys", keys=keys)
+
+    def export_products(self) -> Iterator[Product]:
+        """Every product document of the deployment (sets, reserved and internal keys left out)."""
+        cursor = None
+        while True:
+            page = self.list_keys(1000, cursor)
+            for key in page["keys"]:
+                if key.startswith(("__", "bank_accounts:", "set_")):
+                    continue
+                value = self.get_key(key)
+                if isinstance(value, dict) and value.get("code") == key:
+                    yield value
+            if page["list_complete"]:
+                return
+            cursor = page["cursor"]
 
     def list_failed(self, limit: int = 1000) -> list[dict[str, Any]]:
         """Every message in the dead-letter store (id, source, keys, error, attempts, failed_at)."""

@@ -113,3 +113,42 @@ def seed(client: SyncClient, *, timeout_seconds: float = 30.0) -> Iterator[str]:
         time.sleep(0.25)
     for label, url in urls.items():
         yield f"open {label}: {url}"
+
+
+_WORDS = ["قطيفة", "ستان", "كتان", "قطن", "حرير", "جاكار", "شيفون", "تفتا", "دانتيل", "صوف", "مخمل", "بروكار"]
+_COLOURS = [("أحمر", "#b22222"), ("أزرق", "#1d3f8f"), ("أخضر", "#2e7d32"), ("ذهبي", "#c9a227"),
+            ("أسود", "#111111"), ("أبيض", "#fafafa"), ("بيج", "#d8c3a5"), ("رمادي", "#8a8a8a")]
+
+
+def generate_catalogue(count: int, seed: int = 7) -> list[dict[str, Any]]:
+    """`count` products shaped and sized like the live catalogue (0.2-4 KB, Arabic, variants, sets)."""
+    import random
+
+    rng = random.Random(seed)
+    products = []
+    for index in range(count):
+        code = f"GEN-{index:06d}"
+        word = rng.choice(_WORDS)
+        variants = [
+            {"code": f"{code}-{v}", "color_name": name, "color_hex": hex_, "price": f"{rng.randint(50, 2000)}.00",
+             "is_available": rng.random() > 0.2}
+            for v, (name, hex_) in enumerate(rng.sample(_COLOURS, rng.randint(0, 8)))
+        ]
+        doc = _product(
+            code,
+            f"{word} {rng.choice(_WORDS)} {index}",
+            f"{rng.randint(40, 2500)}.{rng.choice(['00', '50'])}",
+            category=word,
+            type=rng.choice(["base_product", "standalone"]),
+            description=" ".join(rng.choices(_WORDS, k=rng.randint(0, 60))),
+            variants=variants,
+        )
+        if index % 20 == 0:
+            members = [
+                {"code": f"{code}-S{j}", "name": f"{rng.choice(_WORDS)} {j}", "price": rng.randint(50, 900),
+                 "currency": "EGP", "category": word, "material": word, "width": "150 سم", "unit": "متر"}
+                for j in range(rng.randint(2, 6))
+            ]
+            doc["product_set"] = {"name": f"مجموعة {word}", "products": members}
+        products.append(doc)
+    return products
