@@ -92,10 +92,16 @@ def _runtime_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _target_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=os.environ.get("QRSYNC_URL", DEFAULT_URL),
-                        help="Worker URL (env QRSYNC_URL; default: the local runtime)")
-    parser.add_argument("--api-key", default=os.environ.get("QRSYNC_API_KEY", DEFAULT_API_KEY),
-                        help="X-Sync-API-Key (env QRSYNC_API_KEY)")
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("QRSYNC_URL", DEFAULT_URL),
+        help="Worker URL (env QRSYNC_URL; default: the local runtime)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("QRSYNC_API_KEY", DEFAULT_API_KEY),
+        help="X-Sync-API-Key (env QRSYNC_API_KEY)",
+    )
 
 
 def _client(args: argparse.Namespace) -> SyncClient:
@@ -169,7 +175,9 @@ def read_documents(source: TextIO, name: str) -> list[_Document]:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as error:
-            raise CliError(f"{name}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})")
+            raise CliError(
+                f"{name}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+            ) from None
         return [_Document(f"index {i}", value) for i, value in enumerate(values)]
     documents = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -224,7 +232,9 @@ def _push(args: argparse.Namespace) -> int:
         f"of {len(products)} products in {elapsed:.1f} s"
     )
     if errors:
-        raise CliError(errors[0] + (f" (and {len(errors) - 1} more failed requests)" if len(errors) > 1 else ""))
+        raise CliError(
+            errors[0] + (f" (and {len(errors) - 1} more failed requests)" if len(errors) > 1 else "")
+        )
     return 0
 
 

@@ -146,8 +146,12 @@ class SyncClient:
     def replay_failed(self, ids: list[str] | None = None) -> int:
         """Put dead letters back on the queue (all of them when `ids` is None); returns the count."""
         if ids:
-            return int(sum(self.call("replay_failed", ids=ids[i : i + 200])["replayed"]
-                           for i in range(0, len(ids), 200)))
+            return int(
+                sum(
+                    self.call("replay_failed", ids=ids[i : i + 200])["replayed"]
+                    for i in range(0, len(ids), 200)
+                )
+            )
         total = 0
         while True:
             reply = self.call("replay_failed")
@@ -200,7 +204,9 @@ def product_problem(product: Any) -> tuple[str, str] | None:
     return None
 
 
-def plan_requests(products: Iterable[Product], max_bytes: int = DEFAULT_REQUEST_BYTES) -> Iterator[list[Product]]:
+def plan_requests(
+    products: Iterable[Product], max_bytes: int = DEFAULT_REQUEST_BYTES
+) -> Iterator[list[Product]]:
     """Group products into sync_all requests whose JSON body stays under `max_bytes`."""
     chunk: list[Product] = []
     size = 0

@@ -108,7 +108,10 @@ class ProductPages(pulumi.ComponentResource):
 
         # One consumer per queue: the sync queue feeds KV, the dead-letter queue feeds the
         # dead-letter store. Both name the script's output so they follow it on every upload.
-        queue_ids = {settings.queue_name: queue.queue_id, settings.dead_letter_queue_name: dead_letter_queue.queue_id}
+        queue_ids = {
+            settings.queue_name: queue.queue_id,
+            settings.dead_letter_queue_name: dead_letter_queue.queue_id,
+        }
         for suffix, consumer in zip(("consumer", "dlq-consumer"), queue_consumers(settings), strict=True):
             cloudflare.QueueConsumer(
                 f"{name}-{suffix}",
@@ -172,12 +175,15 @@ def _import_id(settings: Settings, resource_id: str | None) -> str | None:
     return f"{settings.account_id}/{resource_id}" if resource_id else None
 
 
-def _binding_args(binding: Binding[pulumi.Input[str]] | Binding[str]) -> cloudflare.WorkersScriptBindingArgs:
-    value = {
-        "kv_namespace": "namespace_id",
-        "queue": "queue_name",
-        "secret_text": "text",
-        "plain_text": "text",
-        "json": "json",
-    }[binding.type]
-    return cloudflare.WorkersScriptBindingArgs(name=binding.name, type=binding.type, **{value: binding.value})
+def _binding_args(binding: Binding[pulumi.Output[str]] | Binding[str]) -> cloudflare.WorkersScriptBindingArgs:
+    name, kind, value = binding.name, binding.type, binding.value
+    match kind:
+        case "kv_namespace":
+            return cloudflare.WorkersScriptBindingArgs(name=name, type=kind, namespace_id=value)
+        case "queue":
+            return cloudflare.WorkersScriptBindingArgs(name=name, type=kind, queue_name=value)
+        case "secret_text" | "plain_text":
+            return cloudflare.WorkersScriptBindingArgs(name=name, type=kind, text=value)
+        case "json":
+            return cloudflare.WorkersScriptBindingArgs(name=name, type=kind, json=value)
+    raise ValueError(f"binding {name}: unsupported type {kind!r}")

@@ -42,12 +42,36 @@ DESIGN: dict[str, Any] = {
 }
 
 _SET_MEMBERS = [
-    {"code": "LIN-200", "name": "كتان طبيعي", "price": 450, "currency": "EGP", "category": "كتان",
-     "material": "كتان 100%", "width": "150 سم", "unit": "متر"},
-    {"code": "LIN-201", "name": "كتان مطبوع", "price": 520, "currency": "EGP", "category": "كتان",
-     "material": "كتان وقطن", "width": "140 سم", "unit": "متر"},
-    {"code": "LIN-202", "name": "كتان ثقيل للستائر", "price": 690, "currency": "EGP", "category": "كتان",
-     "material": "كتان", "width": "280 سم", "unit": "متر"},
+    {
+        "code": "LIN-200",
+        "name": "كتان طبيعي",
+        "price": 450,
+        "currency": "EGP",
+        "category": "كتان",
+        "material": "كتان 100%",
+        "width": "150 سم",
+        "unit": "متر",
+    },
+    {
+        "code": "LIN-201",
+        "name": "كتان مطبوع",
+        "price": 520,
+        "currency": "EGP",
+        "category": "كتان",
+        "material": "كتان وقطن",
+        "width": "140 سم",
+        "unit": "متر",
+    },
+    {
+        "code": "LIN-202",
+        "name": "كتان ثقيل للستائر",
+        "price": 690,
+        "currency": "EGP",
+        "category": "كتان",
+        "material": "كتان",
+        "width": "280 سم",
+        "unit": "متر",
+    },
 ]
 PRODUCT_SET = {"name": "مجموعة الكتان الصيفية", "products": _SET_MEMBERS}
 
@@ -70,24 +94,60 @@ def _product(code: str, name: str, price: str, **extra: Any) -> dict[str, Any]:
 
 PRODUCTS = [
     _product(
-        "QT-1001", "قطيفة ملكية", "390.00", category="قطيفة", type="base_product",
+        "QT-1001",
+        "قطيفة ملكية",
+        "390.00",
+        category="قطيفة",
+        type="base_product",
         description="قطيفة ناعمة للمفروشات والستائر.\nعرض 140 سم.",
         variants=[
-            {"code": "QT-1001-RD", "color_name": "أحمر نبيتي", "color_hex": "#7b1e2b", "price": "390.00",
-             "is_available": True},
-            {"code": "QT-1001-BL", "color_name": "أزرق ملكي", "color_hex": "#1d3f8f", "price": "390.00",
-             "is_available": True},
-            {"code": "QT-1001-GR", "color_name": "أخضر زيتي", "color_hex": "#556b2f", "price": "410.00",
-             "is_available": False},
+            {
+                "code": "QT-1001-RD",
+                "color_name": "أحمر نبيتي",
+                "color_hex": "#7b1e2b",
+                "price": "390.00",
+                "is_available": True,
+            },
+            {
+                "code": "QT-1001-BL",
+                "color_name": "أزرق ملكي",
+                "color_hex": "#1d3f8f",
+                "price": "390.00",
+                "is_available": True,
+            },
+            {
+                "code": "QT-1001-GR",
+                "color_name": "أخضر زيتي",
+                "color_hex": "#556b2f",
+                "price": "410.00",
+                "is_available": False,
+            },
         ],
     ),
-    _product("ST-2040", "ستان لامع", "185.50", category="ستان",
-             variants=[{"code": "ST-2040-GD", "color_name": "ذهبي", "color_hex": "#c9a227", "price": "185.50",
-                        "is_available": True}]),
+    _product(
+        "ST-2040",
+        "ستان لامع",
+        "185.50",
+        category="ستان",
+        variants=[
+            {
+                "code": "ST-2040-GD",
+                "color_name": "ذهبي",
+                "color_hex": "#c9a227",
+                "price": "185.50",
+                "is_available": True,
+            }
+        ],
+    ),
     _product("JQ-3300", "جاكار منقوش", "1250.00", category="جاكار", description="جاكار تركي فاخر."),
     _product("CT-0007", "قطن مصري", "75", currency="USD", unit="meter", category=None),
-    _product("LIN-200", "كتان طبيعي", "450.00", category="كتان",
-             product_set={"name": PRODUCT_SET["name"], "products": _SET_MEMBERS}),
+    _product(
+        "LIN-200",
+        "كتان طبيعي",
+        "450.00",
+        category="كتان",
+        product_set={"name": PRODUCT_SET["name"], "products": _SET_MEMBERS},
+    ),
 ]
 ALIASES = {"قطيفة ملكية": "QT-1001", "velvet": "QT-1001", "VELVET": "QT-1001"}
 
@@ -116,22 +176,35 @@ def seed(client: SyncClient, *, timeout_seconds: float = 30.0) -> Iterator[str]:
 
 
 _WORDS = ["قطيفة", "ستان", "كتان", "قطن", "حرير", "جاكار", "شيفون", "تفتا", "دانتيل", "صوف", "مخمل", "بروكار"]
-_COLOURS = [("أحمر", "#b22222"), ("أزرق", "#1d3f8f"), ("أخضر", "#2e7d32"), ("ذهبي", "#c9a227"),
-            ("أسود", "#111111"), ("أبيض", "#fafafa"), ("بيج", "#d8c3a5"), ("رمادي", "#8a8a8a")]
+_COLOURS = [
+    ("أحمر", "#b22222"),
+    ("أزرق", "#1d3f8f"),
+    ("أخضر", "#2e7d32"),
+    ("ذهبي", "#c9a227"),
+    ("أسود", "#111111"),
+    ("أبيض", "#fafafa"),
+    ("بيج", "#d8c3a5"),
+    ("رمادي", "#8a8a8a"),
+]
 
 
 def generate_catalogue(count: int, seed: int = 7) -> list[dict[str, Any]]:
     """`count` products shaped and sized like the live catalogue (0.2-4 KB, Arabic, variants, sets)."""
     import random
 
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (repeatable test data, not secrets)
     products = []
     for index in range(count):
         code = f"GEN-{index:06d}"
         word = rng.choice(_WORDS)
         variants = [
-            {"code": f"{code}-{v}", "color_name": name, "color_hex": hex_, "price": f"{rng.randint(50, 2000)}.00",
-             "is_available": rng.random() > 0.2}
+            {
+                "code": f"{code}-{v}",
+                "color_name": name,
+                "color_hex": hex_,
+                "price": f"{rng.randint(50, 2000)}.00",
+                "is_available": rng.random() > 0.2,
+            }
             for v, (name, hex_) in enumerate(rng.sample(_COLOURS, rng.randint(0, 8)))
         ]
         doc = _product(
@@ -145,8 +218,16 @@ def generate_catalogue(count: int, seed: int = 7) -> list[dict[str, Any]]:
         )
         if index % 20 == 0:
             members = [
-                {"code": f"{code}-S{j}", "name": f"{rng.choice(_WORDS)} {j}", "price": rng.randint(50, 900),
-                 "currency": "EGP", "category": word, "material": word, "width": "150 سم", "unit": "متر"}
+                {
+                    "code": f"{code}-S{j}",
+                    "name": f"{rng.choice(_WORDS)} {j}",
+                    "price": rng.randint(50, 900),
+                    "currency": "EGP",
+                    "category": word,
+                    "material": word,
+                    "width": "150 سم",
+                    "unit": "متر",
+                }
                 for j in range(rng.randint(2, 6))
             ]
             doc["product_set"] = {"name": f"مجموعة {word}", "products": members}

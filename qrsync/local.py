@@ -63,7 +63,9 @@ def runner_config(settings: Settings, bundle: Bundle, options: LocalOptions) -> 
         # Main module first: Miniflare treats the first module as the entry point.
         "modules": [
             {"name": name, "contentBase64": base64.b64encode(content).decode("ascii")}
-            for name, content in sorted(bundle.modules.items(), key=lambda item: item[0] != bundle.main_module)
+            for name, content in sorted(
+                bundle.modules.items(), key=lambda item: item[0] != bundle.main_module
+            )
         ],
         "kvNamespaces": {},
         "queueProducers": {},

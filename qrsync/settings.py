@@ -131,12 +131,8 @@ def load_settings(stack: str, values: Mapping[str, Any], *, deploy: bool = True)
         zone_id=_cloudflare_id("zoneId", text("zoneId"), deploy),
         hostname=_hostname(text("hostname") or _derive_hostname(stack)),
         custom_domain=boolean("customDomain"),
-        script_name=derived(
-            "scriptName", _SCRIPT_NAME, _NAME_MAX, "lowercase letters, digits, '-' and '_'"
-        ),
-        queue_name=derived(
-            "queueName", _QUEUE_NAME, _NAME_MAX, "lowercase letters, digits and inner '-'"
-        ),
+        script_name=derived("scriptName", _SCRIPT_NAME, _NAME_MAX, "lowercase letters, digits, '-' and '_'"),
+        queue_name=derived("queueName", _QUEUE_NAME, _NAME_MAX, "lowercase letters, digits and inner '-'"),
         dead_letter_queue_name=derived(
             "deadLetterQueueName", _QUEUE_NAME, _NAME_MAX, "lowercase letters, digits and inner '-'"
         ),
@@ -168,8 +164,9 @@ def settings_from_pulumi() -> Settings:
     import pulumi
 
     config = pulumi.Config()
-    return load_settings(pulumi.get_stack(), {key: config.get(key) for key in declared_keys()
-                                              if key != "syncApiKey"})
+    return load_settings(
+        pulumi.get_stack(), {key: config.get(key) for key in declared_keys() if key != "syncApiKey"}
+    )
 
 
 def _check_stack(stack: str) -> None:
@@ -214,7 +211,9 @@ def _optional_id(key: str, value: str) -> str | None:
     if not value:
         return None
     if not _HEX32.fullmatch(value):
-        raise ValueError(f"{key}: {value!r} is not a Cloudflare id (allowed: 32 lowercase hex characters or empty)")
+        raise ValueError(
+            f"{key}: {value!r} is not a Cloudflare id (allowed: 32 lowercase hex characters or empty)"
+        )
     return value
 
 
@@ -229,7 +228,9 @@ def _hostname(value: str) -> str:
 
 def _kv_title(value: str) -> str:
     if not 1 <= len(value) <= _KV_TITLE_MAX or not value.isprintable():
-        raise ValueError(f"kvTitle: {value!r} is not a valid title (allowed: 1-{_KV_TITLE_MAX} printable characters)")
+        raise ValueError(
+            f"kvTitle: {value!r} is not a valid title (allowed: 1-{_KV_TITLE_MAX} printable characters)"
+        )
     return value
 
 

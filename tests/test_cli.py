@@ -11,17 +11,24 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qrsync.client import SyncClient, plan_requests
+from qrsync.client import SyncClient, SyncError, plan_requests
 from qrsync.demo import generate_catalogue
 from qrsync.local import LocalWorker
 from tests.conftest import API_KEY, product, wait_until
 
 
-def qrsync(*args: str, url: str = "", stdin: str | None = None, key: str = API_KEY) -> subprocess.CompletedProcess[str]:
+def qrsync(
+    *args: str, url: str = "", stdin: str | None = None, key: str = API_KEY
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "QRSYNC_API_KEY": key, **({"QRSYNC_URL": url} if url else {})}
     return subprocess.run(
         [sys.executable, "-m", "qrsync", *args],
-        capture_output=True, text=True, env=env, input=stdin, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=300,
+        check=False,
     )
 
 
@@ -70,7 +77,13 @@ def test_push_reads_a_json_array_from_stdin(worker: LocalWorker, http: httpx.Cli
 
 
 def test_dry_run_reports_every_bad_document_and_sends_nothing(worker: LocalWorker, tmp_path: Path) -> None:
-    docs = [product("DRY-OK"), {"name": "no code"}, product("__reserved__"), "text", product("DRY-" + "x" * 300)]
+    docs = [
+        product("DRY-OK"),
+        {"name": "no code"},
+        product("__reserved__"),
+        "text",
+        product("DRY-" + "x" * 300),
+    ]
     catalogue = write_ndjson(tmp_path / "bad.ndjson", docs)
 
     result = qrsync("push", str(catalogue), "--dry-run", url=worker.url)
@@ -80,9 +93,8 @@ def test_dry_run_reports_every_bad_document_and_sends_nothing(worker: LocalWorke
     assert "line 4: product: must be a JSON object" in result.stderr
     assert "line 5: code:" in result.stderr
     assert "4 of 5 documents are invalid; nothing was sent" in one_line_error(result)
-    with SyncClient(worker.url, API_KEY) as client:
-        with pytest.raises(Exception, match="404"):
-            client.get_key("DRY-OK")
+    with SyncClient(worker.url, API_KEY) as client, pytest.raises(SyncError, match="404"):
+        client.get_key("DRY-OK")
 
     valid = write_ndjson(tmp_path / "ok.ndjson", [product("DRY-OK")])
     result = qrsync("push", str(valid), "--dry-run", url=worker.url)
@@ -92,10 +104,12 @@ def test_dry_run_reports_every_bad_document_and_sends_nothing(worker: LocalWorke
 
 def test_errors_are_one_readable_line(worker: LocalWorker, tmp_path: Path) -> None:
     catalogue = write_ndjson(tmp_path / "c.ndjson", [product("ERR-1")])
-    assert "refused the API key (401)" in one_line_error(qrsync("push", str(catalogue), url=worker.url, key="bad"))
+    assert "refused the API key (401)" in one_line_error(
+        qrsync("push", str(catalogue), url=worker.url, key="bad")
+    )
     assert "cannot reach http://127.0.0.1:9" in one_line_error(qrsync("status", url="http://127.0.0.1:9"))
     broken = tmp_path / "broken.json"
-    broken.write_text("[{\"code\": ", encoding="utf-8")
+    broken.write_text('[{"code": ', encoding="utf-8")
     assert "not valid JSON" in one_line_error(qrsync("push", str(broken), url=worker.url))
     assert "no such file" in one_line_error(qrsync("push", str(tmp_path / "missing.ndjson"), url=worker.url))
     assert "line 1 is not valid JSON" in one_line_error(qrsync("push", "-", url=worker.url, stdin="{oops\n"))
@@ -109,8 +123,18 @@ def test_status_of_a_healthy_deployment(worker: LocalWorker) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["dev"], ["demo"], ["push"], ["export"], ["status"], ["failed"], ["failed", "list"],
-                ["failed", "replay"]]
+    "command",
+    [
+        [],
+        ["dev"],
+        ["demo"],
+        ["push"],
+        ["export"],
+        ["status"],
+        ["failed"],
+        ["failed", "list"],
+        ["failed", "replay"],
+    ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = qrsync(*command, "--help")

@@ -16,8 +16,15 @@ import httpx
 import pytest
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
 ]
 
 
@@ -26,7 +33,9 @@ def demo() -> Iterator[dict[str, str]]:
     """Runs `python -m qrsync demo` and returns the URLs it printed, by label."""
     process = subprocess.Popen(
         [sys.executable, "-m", "qrsync", "demo", "--ephemeral", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert process.stdout is not None
     urls: dict[str, str] = {}
@@ -60,9 +69,17 @@ def test_the_product_page_renders_in_chromium(demo: dict[str, str], tmp_path: Pa
     assert chromium, "headless Chromium is needed for this test: apt-get install chromium"
     shot = Path(os.environ.get("QRSYNC_SCREENSHOT", tmp_path / "product.png"))
     subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=420,900",
-         f"--screenshot={shot}", demo["product"]],
-        check=True, capture_output=True, timeout=120,
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=420,900",
+            f"--screenshot={shot}",
+            demo["product"],
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     png = shot.read_bytes()
     assert png.startswith(b"\x89PNG")

@@ -133,7 +133,7 @@ def test_invalid_compatibility_date_is_rejected(date: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://www.elkhawaga.uk", "javascript:alert(1)", "https://www.elkhawaga.uk/\"><script>"],
+    ["http://www.elkhawaga.uk", "javascript:alert(1)", 'https://www.elkhawaga.uk/"><script>'],
     ids=["http", "javascript", "quote-injection"],
 )
 def test_main_site_url_must_be_https(url: str) -> None:
@@ -201,9 +201,19 @@ def test_personal_stack_derives_its_own_names() -> None:
 
 
 def test_explicit_names_override_derivation() -> None:
-    custom = settings("dev-alice", scriptName="qr-test", queueName="q-test", deadLetterQueueName="dlq-test",
-                      kvTitle="KV test", hostname="qr-test.example.com")
-    assert (custom.script_name, custom.queue_name, custom.dead_letter_queue_name) == ("qr-test", "q-test", "dlq-test")
+    custom = settings(
+        "dev-alice",
+        scriptName="qr-test",
+        queueName="q-test",
+        deadLetterQueueName="dlq-test",
+        kvTitle="KV test",
+        hostname="qr-test.example.com",
+    )
+    assert (custom.script_name, custom.queue_name, custom.dead_letter_queue_name) == (
+        "qr-test",
+        "q-test",
+        "dlq-test",
+    )
     assert (custom.kv_title, custom.hostname) == ("KV test", "qr-test.example.com")
 
 
@@ -258,7 +268,11 @@ def test_committed_prod_stack_file_loads_for_the_local_runtime() -> None:
     assert prod.custom_domain is False
     assert prod.import_kv_namespace_id == "5dad2f4d72b246758bdafa17dfe4eb10"
     assert prod.import_queue_id is None
-    assert (prod.script_name, prod.queue_name, prod.kv_title) == ("elkhawaga-qr", "elkhawaga-sync-queue", "elkhawaga-qr")
+    assert (prod.script_name, prod.queue_name, prod.kv_title) == (
+        "elkhawaga-qr",
+        "elkhawaga-sync-queue",
+        "elkhawaga-qr",
+    )
 
 
 def test_committed_staging_stack_file_loads_for_the_local_runtime() -> None:
@@ -287,7 +301,12 @@ def test_staging_never_shares_a_resource_name_with_prod() -> None:
     prod = settings_from_stack_file("prod")
     staging = settings_from_stack_file("staging")
     prod_names = {prod.kv_title, prod.queue_name, prod.dead_letter_queue_name, prod.script_name}
-    staging_names = {staging.kv_title, staging.queue_name, staging.dead_letter_queue_name, staging.script_name}
+    staging_names = {
+        staging.kv_title,
+        staging.queue_name,
+        staging.dead_letter_queue_name,
+        staging.script_name,
+    }
     assert prod_names.isdisjoint(staging_names)
     assert prod.hostname != staging.hostname
     assert prod.import_kv_namespace_id != staging.import_kv_namespace_id

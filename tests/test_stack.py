@@ -193,7 +193,9 @@ class Harness:
         self.monitor.resources.clear()
         self.monitor.registered_outputs.clear()
         pulumi.runtime.reset_options()  # drops the previous root stack
-        pulumi.runtime.set_mocks(self.mocks, project=PROJECT, stack=stack, preview=False, monitor=self.monitor)
+        pulumi.runtime.set_mocks(
+            self.mocks, project=PROJECT, stack=stack, preview=False, monitor=self.monitor
+        )
 
     def snapshot(self, stack: str, outputs: dict[str, Any]) -> Deployment:
         resources = {args.name: args for args in self.mocks.calls}
@@ -210,8 +212,9 @@ class Harness:
 
     def deploy(self, stack: str, **config: Any) -> Deployment:
         """Build ProductPages as `stack` would: its committed stack file, real-looking ids, `config`."""
-        settings = load_settings(stack, {**stack_file_values(stack), "accountId": ACCOUNT_ID, "zoneId": ZONE_ID,
-                                         **config})
+        settings = load_settings(
+            stack, {**stack_file_values(stack), "accountId": ACCOUNT_ID, "zoneId": ZONE_ID, **config}
+        )
         self.install(stack)
         outputs: dict[str, Any] = {}
 
@@ -219,7 +222,9 @@ class Harness:
         def program() -> pulumi.Output[None]:
             pages = ProductPages(
                 "qr",
-                ProductPagesArgs(settings=settings, bundle=load_bundle(), api_key=pulumi.Output.secret(API_KEY)),
+                ProductPagesArgs(
+                    settings=settings, bundle=load_bundle(), api_key=pulumi.Output.secret(API_KEY)
+                ),
             )
             return pulumi.Output.all(
                 workerUrl=pages.worker_url,
@@ -232,8 +237,14 @@ class Harness:
 
         program()
         # Resolved only if every output resolved: an empty dict means the checks below cannot pass.
-        assert set(outputs) == {"workerUrl", "kvNamespaceId", "queueId", "deadLetterQueueId", "scriptName",
-                                "bundleSha256"}
+        assert set(outputs) == {
+            "workerUrl",
+            "kvNamespaceId",
+            "queueId",
+            "deadLetterQueueId",
+            "scriptName",
+            "bundleSha256",
+        }
         return self.snapshot(stack, outputs)
 
 
@@ -301,7 +312,10 @@ def child_urn(stack: str, typ: str, name: str) -> str:
 @pytest.mark.parametrize("stack", STACKS)
 def test_exactly_the_expected_resources_all_children_of_the_component(harness: Harness, stack: str) -> None:
     deployment = harness.deploy(stack)
-    assert {name: args.typ for name, args in deployment.resources.items()} == {"qr": COMPONENT, **CHILDREN[stack]}
+    assert {name: args.typ for name, args in deployment.resources.items()} == {
+        "qr": COMPONENT,
+        **CHILDREN[stack],
+    }
     assert deployment.resources["qr"].custom is False
     component_urn = deployment.urns["qr"]
     assert component_urn.endswith(f"{COMPONENT}::qr")
@@ -327,8 +341,16 @@ def test_sync_queue_and_dead_letter_queue(harness: Harness, stack: str) -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_worker_script_is_uploaded_as_es_modules_from_disk(harness: Harness, stack: str) -> None:
     script = harness.deploy(stack).inputs("qr-script")
-    assert set(script) == {"accountId", "scriptName", "mainModule", "content", "files", "compatibilityDate",
-                           "bindings", "observability"}
+    assert set(script) == {
+        "accountId",
+        "scriptName",
+        "mainModule",
+        "content",
+        "files",
+        "compatibilityDate",
+        "bindings",
+        "observability",
+    }
     assert script["accountId"] == ACCOUNT_ID
     assert script["scriptName"] == NAMES[stack]["script"]
     assert script["mainModule"] == "index.js"
@@ -336,7 +358,10 @@ def test_worker_script_is_uploaded_as_es_modules_from_disk(harness: Harness, sta
     others = sorted(path for path in WORKER_SRC.glob("*.js") if path.name != "index.js")
     assert others, "worker/src holds more than index.js"
     assert script["files"] == {
-        path.name: {"contentType": MODULE_CONTENT_TYPE, "contentBase64": base64.b64encode(path.read_bytes()).decode()}
+        path.name: {
+            "contentType": MODULE_CONTENT_TYPE,
+            "contentBase64": base64.b64encode(path.read_bytes()).decode(),
+        }
         for path in others
     }
     assert script["compatibilityDate"] == pinned_compatibility_date() == "2026-04-01"
@@ -348,14 +373,20 @@ def test_worker_script_is_uploaded_as_es_modules_from_disk(harness: Harness, sta
 def test_worker_bindings(harness: Harness, stack: str) -> None:
     deployment = harness.deploy(stack)
     assert deployment.bindings() == {
-        "PRODUCTS_KV": {"name": "PRODUCTS_KV", "type": "kv_namespace",
-                        "namespaceId": deployment.outputs["kvNamespaceId"]},
+        "PRODUCTS_KV": {
+            "name": "PRODUCTS_KV",
+            "type": "kv_namespace",
+            "namespaceId": deployment.outputs["kvNamespaceId"],
+        },
         "SYNC_QUEUE": {"name": "SYNC_QUEUE", "type": "queue", "queueName": NAMES[stack]["queue"]},
         "SYNC_API_KEY": {"name": "SYNC_API_KEY", "type": "secret_text", "text": API_KEY},
         "SITE_NAME": {"name": "SITE_NAME", "type": "plain_text", "text": "الخواجة"},
         "MAIN_SITE_URL": {"name": "MAIN_SITE_URL", "type": "plain_text", "text": "https://www.elkhawaga.uk"},
-        "SYNC_SETTINGS": {"name": "SYNC_SETTINGS", "type": "json",
-                          "json": deployment.bindings()["SYNC_SETTINGS"]["json"]},  # next test
+        "SYNC_SETTINGS": {
+            "name": "SYNC_SETTINGS",
+            "type": "json",
+            "json": deployment.bindings()["SYNC_SETTINGS"]["json"],
+        },  # next test
     }
     # The namespace bound is the one the stack created (staging) or adopted (prod), not a literal.
     assert deployment.outputs["kvNamespaceId"] == expected_kv_id(stack)
@@ -400,8 +431,11 @@ def test_queue_consumers(harness: Harness, stack: str) -> None:
 
 def test_prod_routes_its_hostname_without_a_custom_domain(harness: Harness) -> None:
     deployment = harness.deploy("prod")
-    assert deployment.inputs("qr-route") == {"zoneId": ZONE_ID, "pattern": "qr.elkhawaga.uk/*",
-                                             "script": "elkhawaga-qr"}
+    assert deployment.inputs("qr-route") == {
+        "zoneId": ZONE_ID,
+        "pattern": "qr.elkhawaga.uk/*",
+        "script": "elkhawaga-qr",
+    }
     assert not any(args.typ == DOMAIN for args in deployment.resources.values())
 
 
@@ -434,7 +468,11 @@ def test_api_key_stays_secret_everywhere(harness: Harness, stack: str) -> None:
     # The check saw the key: it travels, as a secret, in the SYNC_API_KEY binding only.
     assert "$.inputs.qr-script.bindings.2.text" in inside
     assert all(".bindings." in path for path in inside)
-    assert deployment.bindings()["SYNC_API_KEY"] == {"name": "SYNC_API_KEY", "type": "secret_text", "text": API_KEY}
+    assert deployment.bindings()["SYNC_API_KEY"] == {
+        "name": "SYNC_API_KEY",
+        "type": "secret_text",
+        "text": API_KEY,
+    }
 
 
 # --- options: import, protect, delete-before-replace, dependencies ------------------------------------
@@ -556,7 +594,9 @@ def test_component_outputs(harness: Harness, stack: str) -> None:
 def cli_config(stack: str, **extra: str) -> dict[str, str]:
     """The stack's config as `pulumi up` hands it to the program: `project:key` to text."""
     values: dict[str, Any] = {**stack_file_values(stack), "accountId": ACCOUNT_ID, "zoneId": ZONE_ID, **extra}
-    text = {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in values.items()}
+    text = {
+        key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in values.items()
+    }
     return {f"{PROJECT}:{key}": value for key, value in text.items()}
 
 
@@ -565,14 +605,19 @@ def run_main(harness: Harness, stack: str, config: dict[str, str]) -> Deployment
     harness.install(stack)
     pulumi.runtime.settings.set_root_resource(None)  # type: ignore[arg-type]  # run_in_stack makes its own
     pulumi.runtime.set_all_config(config, secret_keys=[f"{PROJECT}:syncApiKey"])
-    _sync_await(pulumi.runtime.run_in_stack(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
+    _sync_await(
+        pulumi.runtime.run_in_stack(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
+    )
     return harness.snapshot(stack, {})
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_main_program_builds_the_stack_and_exports_its_outputs(harness: Harness, stack: str) -> None:
     deployment = run_main(harness, stack, {**cli_config(stack), f"{PROJECT}:syncApiKey": API_KEY})
-    assert {name: args.typ for name, args in deployment.resources.items()} == {"qr": COMPONENT, **CHILDREN[stack]}
+    assert {name: args.typ for name, args in deployment.resources.items()} == {
+        "qr": COMPONENT,
+        **CHILDREN[stack],
+    }
     stack_urn = f"urn:pulumi:{stack}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{stack}"
     exports = [outputs for urn, outputs in deployment.registered_outputs if urn == stack_urn and outputs]
     assert len(exports) == 1, deployment.registered_outputs

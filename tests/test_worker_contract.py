@@ -59,7 +59,7 @@ def test_sync_product_replies_exactly_what_the_seed_promised(sync: Sync, http: h
     page = wait_for_page(http, f"/{code}")
     assert "قطيفة ملكية" in page.text
     assert "1,250" in page.text
-    # 1250 > 800, so the "price before discount" is 1250 × 1.20 = 1500.
+    # 1250 > 800, so the "price before discount" is 1250 * 1.20 = 1500.
     assert "1,500" in page.text
     assert "ج.م" in page.text
 
@@ -93,18 +93,33 @@ def test_sync_all_lands_every_product_and_stored_documents_keep_extra_fields(syn
 
 def test_sync_product_sets_render_as_a_set_page(sync: Sync, http: httpx.Client) -> None:
     members = [
-        {"code": unique("M"), "name": f"عضو {i}", "price": 200 + i, "currency": "EGP", "category": None,
-         "material": "قطن", "width": "150 سم", "unit": "متر"}
+        {
+            "code": unique("M"),
+            "name": f"عضو {i}",
+            "price": 200 + i,
+            "currency": "EGP",
+            "category": None,
+            "material": "قطن",
+            "width": "150 سم",
+            "unit": "متر",
+        }
         for i in range(3)
     ]
     set_key = unique("set_")
-    reply = sync({"action": "sync_product_sets", "product_sets": {set_key: {"name": "مجموعة", "products": members}}})
+    reply = sync(
+        {"action": "sync_product_sets", "product_sets": {set_key: {"name": "مجموعة", "products": members}}}
+    )
     assert reply.status_code == 200
     assert reply.json()["success"] is True
 
     assert wait_for_value(sync, set_key) == {"name": "مجموعة", "products": members}
     host = unique("HOST")
-    sync({"action": "sync_product", "product": product(host, product_set={"name": "مجموعة", "products": members})})
+    sync(
+        {
+            "action": "sync_product",
+            "product": product(host, product_set={"name": "مجموعة", "products": members}),
+        }
+    )
     page = wait_for_page(http, f"/{host}")
     for member in members:
         assert member["name"] in page.text
@@ -178,8 +193,12 @@ def test_sync_qr_design_styles_every_page(sync: Sync, http: httpx.Client) -> Non
 def test_sync_all_bank_is_stored_but_never_rendered(sync: Sync, http: httpx.Client) -> None:
     accounts = {
         "bank_accounts:CIB": {"bank": "CIB", "iban": "EG00"},
-        "bank_accounts:all": {"type": "bank_accounts", "accounts": ["CIB"], "count": 1,
-                              "last_updated": "2026-12-03 10:00"},
+        "bank_accounts:all": {
+            "type": "bank_accounts",
+            "accounts": ["CIB"],
+            "count": 1,
+            "last_updated": "2026-12-03 10:00",
+        },
     }
     reply = sync({"action": "sync_all_bank", "bank_accounts": accounts})
     assert reply.status_code == 200
@@ -221,9 +240,7 @@ def test_list_keys_get_key_and_delete_keys(sync: Sync) -> None:
     assert sync({"action": "list_keys", "limit": 1001}).status_code == 400
 
 
-def test_a_500_product_sync_all_of_4kb_products_lands_completely(
-    sync: Sync, worker: LocalWorker
-) -> None:
+def test_a_500_product_sync_all_of_4kb_products_lands_completely(sync: Sync, worker: LocalWorker) -> None:
     codes = [unique("BIG") for _ in range(500)]
     docs = [product(code, description="ق" * 1900) for code in codes]  # ~4 KB each as the client sends it
     body = json.dumps({"action": "sync_all", "products": docs})
@@ -239,7 +256,9 @@ def test_a_500_product_sync_all_of_4kb_products_lands_completely(
         cursor = None
         listed.clear()
         while True:
-            page = sync({"action": "list_keys", "limit": 1000, **({"cursor": cursor} if cursor else {})}).json()
+            page = sync(
+                {"action": "list_keys", "limit": 1000, **({"cursor": cursor} if cursor else {})}
+            ).json()
             listed.update(page["keys"])
             if page["list_complete"]:
                 return set(codes) <= listed
@@ -255,10 +274,22 @@ def test_a_500_product_sync_all_of_4kb_products_lands_completely(
 
 def test_one_hundred_sets_in_one_request_land_completely(sync: Sync) -> None:
     sets = {
-        unique("set_"): {"name": f"مجموعة {i}", "products": [
-            {"code": f"S{i}-{j}", "name": f"منتج {j}", "price": 100 + j, "currency": "EGP", "category": None,
-             "material": "قطن", "width": "150 سم", "unit": "متر"} for j in range(8)
-        ]}
+        unique("set_"): {
+            "name": f"مجموعة {i}",
+            "products": [
+                {
+                    "code": f"S{i}-{j}",
+                    "name": f"منتج {j}",
+                    "price": 100 + j,
+                    "currency": "EGP",
+                    "category": None,
+                    "material": "قطن",
+                    "width": "150 سم",
+                    "unit": "متر",
+                }
+                for j in range(8)
+            ],
+        }
         for i in range(100)
     }
     reply = sync({"action": "sync_product_sets", "product_sets": sets})
@@ -274,7 +305,9 @@ def test_fifty_concurrent_update_name_map_calls_lose_no_alias(sync: Sync, http: 
     names = [unique("alias") for _ in range(50)]
 
     with ThreadPoolExecutor(max_workers=50) as pool:
-        replies = list(pool.map(lambda name: sync({"action": "update_name_map", "entries": {name: code}}), names))
+        replies = list(
+            pool.map(lambda name: sync({"action": "update_name_map", "entries": {name: code}}), names)
+        )
 
     assert all(reply.status_code == 200 for reply in replies)
     for name in names:

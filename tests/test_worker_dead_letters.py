@@ -23,7 +23,12 @@ from tests.conftest import API_KEY, TEST_BATCH_TIMEOUT_SECONDS, product, wait_un
 def qrsync(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "QRSYNC_URL": url, "QRSYNC_API_KEY": API_KEY}
     return subprocess.run(
-        [sys.executable, "-m", "qrsync", *args], capture_output=True, text=True, env=env, timeout=120, check=False
+        [sys.executable, "-m", "qrsync", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 

@@ -33,7 +33,16 @@ def raw_post(http: httpx.Client, content: bytes, key: str | None = API_KEY) -> h
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"{", b"not json", b"[1, 2]", b"null", b'"text"', b"\xff\xfe", b'{"action": "sync_product", "product": '],
+    [
+        b"",
+        b"{",
+        b"not json",
+        b"[1, 2]",
+        b"null",
+        b'"text"',
+        b"\xff\xfe",
+        b'{"action": "sync_product", "product": ',
+    ],
 )
 def test_malformed_bodies_are_400_with_a_message(http: httpx.Client, content: bytes) -> None:
     reply = raw_post(http, content)
@@ -49,7 +58,13 @@ def test_the_key_is_checked_before_the_body_is_read(http: httpx.Client) -> None:
 
 def test_a_body_over_the_limit_is_413(http: httpx.Client) -> None:
     code = unique("HUGE")
-    body = b'{"action": "sync_product", "product": {"code": "' + code.encode() + b'", "d": "' + b"x" * (27 * 1024 * 1024) + b'"}}'
+    body = (
+        b'{"action": "sync_product", "product": {"code": "'
+        + code.encode()
+        + b'", "d": "'
+        + b"x" * (27 * 1024 * 1024)
+        + b'"}}'
+    )
     reply = raw_post(http, body)
     assert reply.status_code == 413
     assert "bytes" in reply.json()["error"]
@@ -65,8 +80,21 @@ def test_a_document_too_large_for_one_queue_message_is_413_not_500(sync: Sync) -
 
 @pytest.mark.parametrize(
     "code",
-    ["__SYNC_API_KEY__", "__QR_DESIGN_SETTINGS__", "__alias__:x", "__dead__:1", "bank_accounts:all", "set_7",
-     "", "   ", "a" * 256, "€" * 200, "tab\tkey", None, 42],
+    [
+        "__SYNC_API_KEY__",
+        "__QR_DESIGN_SETTINGS__",
+        "__alias__:x",
+        "__dead__:1",
+        "bank_accounts:all",
+        "set_7",
+        "",
+        "   ",
+        "a" * 256,
+        "€" * 200,
+        "tab\tkey",
+        None,
+        42,
+    ],
 )
 def test_product_codes_that_are_reserved_or_invalid_are_rejected(sync: Sync, code: object) -> None:
     reply = sync({"action": "sync_product", "product": product("placeholder") | {"code": code}})
@@ -128,7 +156,13 @@ def test_malformed_percent_escapes_get_a_400_page_not_a_crash(http: httpx.Client
 
 @pytest.mark.parametrize(
     "path",
-    ["/__SYNC_API_KEY__", "/__QR_DESIGN_SETTINGS__", "/bank_accounts:all", "/__alias__:velvet", "/__dead__:1"],
+    [
+        "/__SYNC_API_KEY__",
+        "/__QR_DESIGN_SETTINGS__",
+        "/bank_accounts:all",
+        "/__alias__:velvet",
+        "/__dead__:1",
+    ],
 )
 def test_reserved_keys_never_render(sync: Sync, http: httpx.Client, path: str) -> None:
     reply = http.get(path)
@@ -145,8 +179,15 @@ def test_script_in_names_and_paths_is_escaped(sync: Sync, http: httpx.Client) ->
         description=payload,
         category=payload,
         unit=payload,
-        variants=[{"code": code + "-V", "color_name": payload, "color_hex": "red;}</style><script>",
-                   "price": payload, "is_available": True}],
+        variants=[
+            {
+                "code": code + "-V",
+                "color_name": payload,
+                "color_hex": "red;}</style><script>",
+                "price": payload,
+                "is_available": True,
+            }
+        ],
     )
     sync({"action": "sync_product", "product": doc})
     wait_until(lambda: http.get(f"/{code}").status_code == 200, what="the product page")
