@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint dev bench clean
+.PHONY: setup test lint dev bench clean preview up destroy seed recreate export-catalogue
 
 setup: $(STAMP) worker/node_modules/.package-lock.json
 
@@ -36,3 +36,31 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) worker/node_modules .qrsync-state
+
+# --- Stack operations (need the pulumi CLI, `pulumi login`, and CLOUDFLARE_API_TOKEN) -----------
+# STACK picks the stack; CATALOGUE is the NDJSON file that `seed` pushes and `export-catalogue` writes.
+STACK ?= staging
+CATALOGUE ?= catalogue.ndjson
+PULUMI ?= pulumi
+# The target stack's own URL and key, read from Pulumi so they are never typed or stored by hand.
+STACK_ENV = QRSYNC_URL="$$($(PULUMI) stack output workerUrl --stack $(STACK))" \
+	QRSYNC_API_KEY="$$($(PULUMI) config get syncApiKey --stack $(STACK))"
+
+preview: setup
+	$(PULUMI) preview --stack $(STACK) --diff
+
+up: setup
+	$(PULUMI) up --stack $(STACK) --yes
+
+# Refuses prod outright; Pulumi would refuse too while `protect` is on (see README, Teardown).
+destroy: setup
+	@if [ "$(STACK)" = prod ]; then echo "make destroy: refusing to destroy prod (see README, Teardown and recreate)" >&2; exit 1; fi
+	$(PULUMI) destroy --stack $(STACK) --yes
+
+seed: setup
+	$(STACK_ENV) $(PY) -m qrsync push $(CATALOGUE)
+
+recreate: destroy up seed
+
+export-catalogue: setup
+	$(STACK_ENV) $(PY) -m qrsync export $(CATALOGUE)
