@@ -85,6 +85,9 @@ def _runtime_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the SYNC_API_KEY of the local Worker")
     parser.add_argument("--ephemeral", action="store_true", help="keep no state on disk")
     parser.add_argument(
+        "--state-dir", type=Path, default=STATE_DIR, help="where KV and queue state is kept (per stack)"
+    )
+    parser.add_argument(
         "--kv-fault",
         metavar="PREFIX",
         help="make KV writes of keys starting with PREFIX fail (rehearse the dead-letter path)",
@@ -116,7 +119,7 @@ def _serve(args: argparse.Namespace, after_start: Callable[[str], None]) -> int:
     options = LocalOptions(
         port=args.port,
         api_key=args.api_key,
-        persist_dir=None if args.ephemeral else STATE_DIR / args.stack,
+        persist_dir=None if args.ephemeral else args.state_dir / args.stack,
         kv_fault_prefix=args.kv_fault,
     )
     signal.signal(signal.SIGTERM, _interrupt)

@@ -181,7 +181,11 @@ def _slug(stack: str) -> str:
 def _derive_name(base: str, stack: str, limit: int) -> str:
     if stack == PROD_STACK:
         return base
-    name = f"{base}-{_slug(stack)}"
+    slug = _slug(stack)
+    if slug != stack:
+        # "dev_alice", "dev.alice" and "Dev-Alice" all slug to "dev-alice": keep them apart.
+        slug = f"{slug}-{hashlib.sha256(stack.encode()).hexdigest()[:6]}"
+    name = f"{base}-{slug}"
     if len(name) <= limit:
         return name
     # Too long for Cloudflare: keep it recognisable and unique with a short hash of the full name.
