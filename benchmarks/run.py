@@ -1,19 +1,20 @@
 """Benchmarks of the real Worker in workerd (`make bench`): sync latency, bulk sync, pages, stack.
 
 One local runtime is started with the prod stack's settings unchanged (batch size 25, 5 s batch
-window, 3 retries) and ephemeral state; every request goes to 127.0.0.1. Each measurement is a
-bounded number of timed repetitions after a warm-up; see benchmarks/README.md for how to read them.
+window, 3 retries) and ephemeral state; every request goes to 127.0.0.1. Each timing is a bounded
+number of repetitions after a warm-up; benchmarks/README.md says how to read the results.
 
-Statistics come from pyperf (psf/pyperf): its `Run`/`Benchmark` objects give the median and
+Statistics come from pyperf (psf/pyperf): its `Run`/`Benchmark` objects give the median and the
 percentiles, and the suite it writes (results/latest.pyperf.json) can be compared between commits
-with `python -m pyperf compare_to`. Its `Runner` is not used: it re-runs each benchmark in fresh
-worker processes, while what is measured here is one long-lived server. The timing loop itself is
-`time.perf_counter` around one request, which is all a latency sample is.
+with `python -m pyperf compare_to`. Its `Runner` is not used: it re-runs every benchmark in fresh
+worker processes and calibrates loops, while what is measured here is one long-lived server and
+one request per sample, so a sample is simply `time.perf_counter()` around that request.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import platform
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 import pyperf
 
-from qrsync.client import SyncClient
+from qrsync.client import SyncClient, plan_requests
 from qrsync.demo import DESIGN, generate_catalogue
 from qrsync.local import WORKER_DIR, LocalOptions, LocalWorker, node_binary, running
 from qrsync.settings import ROOT, load_settings, settings_from_stack_file, stack_file_values
@@ -38,36 +39,40 @@ RESULTS = Path(__file__).resolve().parent / "results"
 API_KEY = "bench-key-3b9f1c7e"
 BULK_PRODUCTS = 10_000
 MAX_KV_OPS = 1_000
-BULK_TIMEOUT_SECONDS = 180.0
-DRAIN_TIMEOUT_SECONDS = 60.0
+TIMEOUT_SECONDS = 120.0  # any one wait; a normal run needs ~30 s for the longest
 Product = dict[str, Any]
 
 
 @dataclasses.dataclass
-class Row:
-    """One line of the results table: a pyperf benchmark (timings) or a single number."""
-
+class Timing:
     label: str
-    bench: pyperf.Benchmark | None = None
-    value: str = ""
+    bench: pyperf.Benchmark
     note: str = ""
 
 
-def timed(fn: Callable[[int], object], repeat: int, warmup: int) -> tuple[list[float], list[float]]:
-    """(warm-up, measured) durations in seconds of `fn(i)`, one call each."""
+@dataclasses.dataclass
+class Figure:
+    label: str
+    value: str
+    note: str = ""
+
+
+def timed(
+    name: str,
+    fn: Callable[[int], object],
+    repeat: int,
+    warmup: int,
+    before: Callable[[], object] = lambda: None,
+) -> pyperf.Benchmark:
+    """`warmup` + `repeat` calls of `fn(i)`, each timed alone; `before()` runs untimed before each."""
     samples = []
     for i in range(warmup + repeat):
+        before()
         start = time.perf_counter()
         fn(i)
         samples.append(time.perf_counter() - start)
-    return samples[:warmup], samples[warmup:]
-
-
-def benchmark(name: str, samples: tuple[list[float], list[float]]) -> pyperf.Benchmark:
-    warmups, values = samples
-    run = pyperf.Run(
-        values, warmups=[(1, value) for value in warmups], metadata={"name": name, "unit": "second"}
-    )
+    warmups = [(1, value) for value in samples[:warmup]]
+    run = pyperf.Run(samples[warmup:], warmups=warmups, metadata={"name": name, "unit": "second"})
     return pyperf.Benchmark([run])
 
 
@@ -75,10 +80,18 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.2f} ms"
 
 
+def wait_for(check: Callable[[], bool], what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {TIMEOUT_SECONDS:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
 # --- 5. the stack program under Pulumi mocks --------------------------------------------------------
 
 
-def bench_stack(repeat: int = 20, warmup: int = 2) -> list[Row]:
+def bench_stack() -> tuple[list[Timing], list[Figure]]:
     start = time.perf_counter()
     import pulumi
 
@@ -92,10 +105,10 @@ def bench_stack(repeat: int = 20, warmup: int = 2) -> list[Row]:
     from qrsync.component import ProductPages, ProductPagesArgs
 
     class Mocks(pulumi.runtime.Mocks):
-        """Echo inputs; add the ids Cloudflare computes (as tests/test_stack.py does)."""
+        """Echo the inputs; add the ids Cloudflare computes (as tests/test_stack.py does)."""
 
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-            resource_id = f"{abs(hash((args.typ, args.name))):032x}"[:32]
+            resource_id = hashlib.sha256(f"{args.typ}/{args.name}".encode()).hexdigest()[:32]
             outputs = dict(args.inputs)
             if args.typ == "cloudflare:index/queue:Queue":
                 outputs["queueId"] = resource_id
@@ -108,10 +121,13 @@ def bench_stack(repeat: int = 20, warmup: int = 2) -> list[Row]:
     settings = load_settings("prod", {**stack_file_values("prod"), **ids})
     bundle = load_bundle()
 
+    def fresh_stack() -> None:
+        pulumi.runtime.reset_options()
+        pulumi.runtime.set_mocks(Mocks(), project="elkhawaga-qr", stack="prod", preview=False)
+
     def build(_: int) -> None:
         resolved: list[object] = []
 
-        @pulumi.runtime.test
         def program() -> pulumi.Output[None]:
             pages = ProductPages(
                 "qr", ProductPagesArgs(settings=settings, bundle=bundle, api_key=pulumi.Output.secret("k"))
@@ -119,59 +135,55 @@ def bench_stack(repeat: int = 20, warmup: int = 2) -> list[Row]:
             outputs = (pages.kv_namespace_id, pages.queue_id, pages.dead_letter_queue_id, pages.script_name)
             return pulumi.Output.all(*outputs).apply(resolved.extend)
 
-        program()
+        pulumi.runtime.test(program)()  # type: ignore[no-untyped-call]  # runs it, awaits every output
         if len(resolved) != 4 or not all(resolved):
             raise RuntimeError(f"the stack's outputs did not resolve: {resolved}")
 
-    samples_warm: list[float] = []
-    samples: list[float] = []
-    for i in range(warmup + repeat):
-        pulumi.runtime.reset_options()
-        pulumi.runtime.set_mocks(Mocks(), project="elkhawaga-qr", stack="prod", preview=False)
-        start = time.perf_counter()
-        build(i)
-        (samples_warm if i < warmup else samples).append(time.perf_counter() - start)
+    bench = timed("stack_build", build, repeat=20, warmup=2, before=fresh_stack)
+    first = bench.get_runs()[0].warmups[0][1]
     return [
-        Row(
+        Timing(
             "stack: build ProductPages (prod) under mocks until outputs resolve",
-            benchmark("stack_build", (samples_warm, samples)),
-            note=f"first build (loads resource modules): {ms(samples_warm[0])}",
-        ),
-        Row("stack: `import pulumi` (one-time)", value=ms(pulumi_import)),
-        Row("stack: `import pulumi_cloudflare` (one-time)", value=ms(cloudflare_import)),
+            bench,
+            f"first build {ms(first)} (warm-up, loads the resource modules)",
+        )
+    ], [
+        Figure("stack: `import pulumi` (one-time)", ms(pulumi_import)),
+        Figure("stack: `import pulumi_cloudflare` (one-time, after pulumi)", ms(cloudflare_import)),
     ]
 
 
-# --- the local Worker --------------------------------------------------------------------------------
+# --- the local Worker's queue consumer -----------------------------------------------------------------
 
 
-def consumer_batches(worker: LocalWorker, since: int = 0) -> list[dict[str, Any]]:
-    return worker.events("consumer_batch")[since:]
+class Consumer:
+    """Counts queue messages sent and taken (from the Worker's `consumer_batch` log lines)."""
 
+    def __init__(self, worker: LocalWorker, batch_size: int) -> None:
+        self.worker = worker
+        self.batch_size = batch_size
+        self.since = len(self.batches())
+        self.sent = 0
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    def batches(self, since: int = 0) -> list[dict[str, Any]]:
+        return self.worker.events("consumer_batch")[since:]
 
+    def taken(self) -> int:
+        return sum(event["messages"] for event in self.batches(self.since))
 
-def drain(worker: LocalWorker, since: int, messages: int) -> None:
-    """Wait until the consumer has taken `messages` queue messages since event index `since`."""
-    wait_for(
-        lambda: sum(e["messages"] for e in consumer_batches(worker, since)) >= messages,
-        DRAIN_TIMEOUT_SECONDS,
-        f"the consumer to take {messages} messages",
-        interval=0.2,
-    )
+    def idle(self) -> None:
+        """Wait until no full batch waits or is being written: the consumer shares our 2 cores."""
+        wait_for(lambda: self.taken() > self.sent - self.batch_size, "the consumer", interval=0.002)
+
+    def drain(self) -> None:
+        wait_for(lambda: self.taken() >= self.sent, f"the consumer to take {self.sent} messages", 0.2)
 
 
 # --- 2 + 4. bulk sync with the operators' CLI --------------------------------------------------------
 
 
 def readable_codes(client: SyncClient, prefix: str) -> set[str]:
-    """Product keys listed under `prefix`: list_keys pages, 1,000 keys a request."""
+    """Product keys listed under `prefix`: list_keys pages of 1,000 keys."""
     codes: set[str] = set()
     cursor = None
     while True:
@@ -182,102 +194,92 @@ def readable_codes(client: SyncClient, prefix: str) -> set[str]:
         cursor = page["cursor"]
 
 
-def bench_bulk(worker: LocalWorker, client: SyncClient, products: list[Product]) -> tuple[list[Row], bool]:
-    events_before = len(consumer_batches(worker))
+def bench_bulk(worker: LocalWorker, client: SyncClient, products: list[Product]) -> tuple[list[Figure], bool]:
+    events_before = len(worker.events("consumer_batch"))
+    requests = sum(1 for _ in plan_requests(products))
     with tempfile.TemporaryDirectory(prefix="qrsync-bench-") as tmp:
         path = Path(tmp) / "catalogue.ndjson"
         path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in products), "utf-8")
-        command = [sys.executable, "-m", "qrsync", "push", str(path), "--url", worker.url]
+        command = [sys.executable, "-m", "qrsync", "push", str(path), "--url", client.url]
         start = time.perf_counter()
         push = subprocess.run(
-            [*command, "--api-key", API_KEY], capture_output=True, text=True, timeout=BULK_TIMEOUT_SECONDS
+            [*command, "--api-key", API_KEY], capture_output=True, text=True, timeout=TIMEOUT_SECONDS
         )
         pushed = time.perf_counter() - start
     if push.returncode != 0:
         print(f"qrsync push failed ({push.returncode}): {push.stderr.strip()[-500:]}", file=sys.stderr)
 
     wanted = {p["code"] for p in products}
-    readable: set[str] = set()
-
-    def all_readable() -> bool:
-        nonlocal readable
-        readable = readable_codes(client, "GEN-")
-        return readable >= wanted
-
     try:
-        wait_for(all_readable, BULK_TIMEOUT_SECONDS, "every product to be readable", interval=0.25)
+        wait_for(lambda: readable_codes(client, "GEN-") >= wanted, "every product to be readable", 0.25)
     except TimeoutError as error:
-        print(f"bulk sync: {error}; {len(wanted - readable)} products missing", file=sys.stderr)
+        print(f"bulk sync: {error}", file=sys.stderr)
     elapsed = time.perf_counter() - start
 
     start = time.perf_counter()
     stored = {p["code"]: p for p in client.export_products()}
     verified = time.perf_counter() - start
     lost = sum(1 for p in products if stored.get(p["code"]) != p)
-    batches = consumer_batches(worker, events_before)
-    max_ops = max((e["kvOps"] for e in batches), default=MAX_KV_OPS + 1)
-    ok = lost == 0 and max_ops <= MAX_KV_OPS and push.returncode == 0
-    rows = [
-        Row(
-            f"bulk sync: {len(products):,} products, `qrsync push` until all readable",
-            value=f"{len(products) / elapsed:,.0f} products/s",
-            note=f"{elapsed:.1f} s in all; push returned after {pushed:.1f} s",
+    batches = worker.events("consumer_batch")[events_before:]
+    max_ops = max((event["kvOps"] for event in batches), default=MAX_KV_OPS + 1)
+    figures = [
+        Figure(
+            f"bulk sync: {len(products):,} products with `qrsync push`, until all are listed",
+            f"{len(products) / elapsed:,.0f} products/s",
+            f"{elapsed:.1f} s in all; push returned after {pushed:.1f} s ({requests} requests)",
         ),
-        Row(
-            "bulk sync: products lost (each document read back with export_products)",
-            value=str(lost),
-            note=f"must be 0; read-back of {len(stored):,} took {verified:.1f} s",
+        Figure(
+            "bulk sync: products lost or changed (each read back with export_products)",
+            str(lost),
+            f"must be 0; reading back {len(stored):,} took {verified:.1f} s",
         ),
-        Row("bulk sync: most KV operations in one consumer invocation", value=str(max_ops), note="must be ≤ 1,000"),
-        Row(
+        Figure("bulk sync: most KV operations in one consumer invocation", str(max_ops), "must be ≤ 1,000"),
+        Figure(
             "bulk sync: consumer invocations",
-            value=str(len(batches)),
-            note=f"{sum(e['messages'] for e in batches)} messages, batch size 25",
+            str(len(batches)),
+            f"{sum(event['messages'] for event in batches)} messages",
         ),
     ]
-    return rows, ok
+    return figures, lost == 0 and max_ops <= MAX_KV_OPS and push.returncode == 0
 
 
 # --- 3. product pages ------------------------------------------------------------------------------
 
 
-def bench_pages(worker: LocalWorker, client: SyncClient, codes: Sequence[str], repeat: int = 300) -> list[Row]:
+def bench_pages(client: SyncClient, codes: Sequence[str], repeat: int = 300) -> list[Timing]:
     client.sync_qr_design(DESIGN)  # pages read the design on every request, as in production
     aliases = {f"ALIAS-{i:04d}": codes[i * 7919 % len(codes)] for i in range(repeat)}
     client.update_name_map(aliases)
-    rows = []
-    with httpx.Client(base_url=worker.url, timeout=30) as http:
-
-        def status(path: str) -> int:
-            return http.get(path).status_code
-
-        # Aliases are written by the consumer, within one batch window.
-        for alias in aliases:
-            wait_for(lambda a=alias: status(f"/{a}") == 200, DRAIN_TIMEOUT_SECONDS, f"alias {alias}")
-
-        cases = {
-            "page: GET /{code} (existing product)": ([f"/{codes[i * 37 % len(codes)]}" for i in range(repeat)], 200),
-            "page: GET /{alias} lower-case (alias, upper-case fallback)": (
-                [f"/{alias.lower()}" for alias in aliases],
-                200,
-            ),
-            "page: GET /{unknown} (404)": ([f"/NOPE-{i:06d}" for i in range(repeat)], 404),
-        }
-        for label, (paths, expected) in cases.items():
+    cases = {
+        "page_product": ("page: GET /{code}, an existing product", 200, [f"/{c}" for c in codes[::37]]),
+        "page_alias": (
+            "page: GET /{alias} in lower case (upper-case alias fallback)",
+            200,
+            [f"/{alias.lower()}" for alias in aliases],
+        ),
+        "page_404": ("page: GET /{unknown code}, 404", 404, [f"/NOPE-{i:06d}" for i in range(repeat)]),
+    }
+    timings = []
+    with httpx.Client(base_url=client.url, timeout=30) as http:
+        # The consumer writes the aliases within one batch window.
+        wait_for(lambda: http.get(f"/{list(aliases)[-1].lower()}").status_code == 200, "the aliases", 0.2)
+        for name, (label, expected, paths) in cases.items():
 
             def get(i: int, paths: list[str] = paths, expected: int = expected) -> None:
                 response = http.get(paths[i % len(paths)])
                 if response.status_code != expected:
-                    raise RuntimeError(f"GET {response.url.path}: {response.status_code}, expected {expected}")
+                    raise RuntimeError(
+                        f"GET {response.url.path}: {response.status_code}, expected {expected}"
+                    )
 
-            rows.append(Row(label, benchmark(label.split(":")[1].strip(), timed(get, repeat, warmup=20))))
-    return rows
+            timings.append(Timing(label, timed(name, get, repeat, warmup=20)))
+    return timings
 
 
 # --- 1. /sync acknowledgement latency ---------------------------------------------------------------
 
 
-def bench_ack(worker: LocalWorker, products: list[Product]) -> list[Row]:
+def bench_ack(consumer: Consumer, url: str, products: list[Product]) -> list[Timing]:
     def body(action: str, **fields: object) -> bytes:
         # The Django client's encoding: `requests`' json= escapes non-ASCII as \\uXXXX.
         return json.dumps({"action": action, **fields}, ensure_ascii=True).encode()
@@ -286,73 +288,71 @@ def bench_ack(worker: LocalWorker, products: list[Product]) -> list[Row]:
         while True:
             yield from (products[i : i + size] for i in range(0, len(products), size))
 
-    rows = []
+    timings = []
     headers = {"X-Sync-API-Key": API_KEY, "Content-Type": "application/json"}
-    with httpx.Client(base_url=worker.url, timeout=60, headers=headers) as http:
-        cases = [
+    with httpx.Client(base_url=url, timeout=60, headers=headers) as http:
+
+        def post(content: bytes, status: int = 200) -> None:
+            response = http.post("/sync", content=content)
+            if response.status_code != status:
+                raise RuntimeError(f"/sync answered {response.status_code}: {response.text[:200]}")
+            consumer.sent += response.json().get("messages", 1) if status == 200 else 0
+
+        for action, size, repeat, warmup in [
             ("sync_product", 1, 300, 30),
             ("sync_all", 50, 100, 5),
             ("sync_all", 500, 20, 3),
-        ]
-        for action, size, repeat, warmup in cases:
+        ]:
             source = chunks(size)
             bodies = [
-                body("sync_product", product=next(source)[0])
-                if action == "sync_product"
-                else body("sync_all", products=next(source))
+                body(action, product=next(source)[0]) if size == 1 else body(action, products=next(source))
                 for _ in range(repeat + warmup)
             ]
-            messages = 0
 
-            def post(i: int, bodies: list[bytes] = bodies) -> None:
-                nonlocal messages
-                response = http.post("/sync", content=bodies[i])
-                if response.status_code != 200:
-                    raise RuntimeError(f"/sync answered {response.status_code}: {response.text[:200]}")
-                messages += response.json().get("messages", 1)
+            def send(i: int, bodies: list[bytes] = bodies) -> None:
+                post(bodies[i])
 
-            events_before = len(consumer_batches(worker))
-            samples = timed(post, repeat, warmup)
-            label = f"/sync ack: {action}, {size} product{'s' if size > 1 else ''}"
-            kilobytes = sum(len(b) for b in bodies) / len(bodies) / 1000
-            note = f"{kilobytes:,.0f} KB a request" + ("; goal p99 ≤ 5 ms" if size == 1 else "")
-            rows.append(Row(label, benchmark(f"ack_{action}_{size}", samples), note=note))
-            # The next case starts on an idle queue: the consumer shares this machine's 2 cores.
-            drain(worker, events_before, messages)
+            bench = timed(f"ack_{size}", send, repeat, warmup, before=consumer.idle)
+            note = f"{sum(map(len, bodies)) / len(bodies) / 1000:,.0f} KB a request"
+            timings.append(
+                Timing(f"/sync ack: {action}, {size} product{'s' if size > 1 else ''}", bench, note)
+            )
+        timings[0].note += "; goal: p99 ≤ 5 ms"
+
+        # What parsing alone costs the Worker: the same body with an action it rejects after parsing.
+        parse_only = body("bench_parse_only", products=products[:500])
+        parse = timed("parse_500", lambda _: post(parse_only, status=400), 20, 3, before=consumer.idle)
+        timings.append(Timing("/sync: the 500-product body, unknown action (read + parse → 400)", parse))
 
     request = {"action": "sync_all", "products": products[:500]}
-    encode = benchmark(
-        "encode_sync_all_500",
-        timed(lambda _: json.dumps(request, ensure_ascii=True).encode(), repeat=20, warmup=2),
+    encode = timed("encode_500", lambda _: json.dumps(request, ensure_ascii=True).encode(), 20, 2)
+    timings.append(Timing("client: JSON-encode the 500-product request", encode))
+    ack_500 = timings[2]
+    ack_500.note += (
+        f"; {ack_500.bench.median() / parse.median():.1f}x the Worker's parse-only request, "
+        f"{ack_500.bench.median() / encode.median():.1f}x the client's encode"
     )
-    rows.append(Row("client: JSON-encode the 500-product request (for comparison)", encode))
-    ack_500 = rows[2].bench
-    assert ack_500 is not None
-    rows[2].note += f"; {ack_500.median() / encode.median():.1f}× the client's encode time"
-    return rows
+    return timings
 
 
 # --- report ----------------------------------------------------------------------------------------
 
 
 def machine_info() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    with_model = Path("/proc/cpuinfo")
-    if with_model.exists():
-        models = [line.split(":", 1)[1].strip() for line in with_model.read_text().splitlines() if line.startswith("model name")]
-        cpu = models[0] if models else cpu
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    lock = json.loads((WORKER_DIR / "package-lock.json").read_text(encoding="utf-8"))["packages"]
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text(encoding="utf-8").splitlines() if cpuinfo.exists() else []
+    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
     try:
         os_name = platform.freedesktop_os_release()["PRETTY_NAME"]
     except OSError:
         os_name = platform.system()
+    lock = json.loads((WORKER_DIR / "package-lock.json").read_text(encoding="utf-8"))["packages"]
     node = subprocess.run([node_binary(), "--version"], capture_output=True, text=True, check=True)
     return {
-        "cpu": cpu,
+        "cpu": models[0] if models else platform.processor() or platform.machine(),
         "cores": str(os.cpu_count()),
-        "ram": f"{ram:.1f} GiB",
-        "os": f"{os_name} ({platform.platform()})",
+        "ram": f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f} GiB",
+        "os": f"{os_name}, {platform.platform()}",
         "python": platform.python_version(),
         "node": node.stdout.strip(),
         "miniflare": lock["node_modules/miniflare"]["version"],
@@ -361,52 +361,45 @@ def machine_info() -> dict[str, str]:
     }
 
 
-def table(rows: list[Row]) -> str:
-    lines = ["| measurement | runs | median | p99 | notes |", "|---|---:|---:|---:|---|"]
-    for row in rows:
-        if row.bench is not None:
-            cells = [str(row.bench.get_nvalue()), ms(row.bench.median()), ms(row.bench.percentile(99))]
-        else:
-            cells = ["1", row.value, ""]
-        lines.append(f"| {row.label} | {' | '.join(cells)} | {row.note} |")
+def tables(timings: list[Timing], figures: list[Figure]) -> str:
+    lines = ["| timing | runs | median | p99 | notes |", "|---|---:|---:|---:|---|"]
+    for t in timings:
+        cells = [str(t.bench.get_nvalue()), ms(t.bench.median()), ms(t.bench.percentile(99)), t.note]
+        lines.append(f"| {t.label} | {' | '.join(cells)} |")
+    lines += ["", "| result | value | notes |", "|---|---:|---|"]
+    lines += [f"| {f.label} | {f.value} | {f.note} |" for f in figures]
     return "\n".join(lines)
 
 
-def write_results(machine: dict[str, str], rows: list[Row], ok: bool, wall: float) -> Path:
+def write_results(report: dict[str, Any], timings: list[Timing], figures: list[Figure]) -> Path:
     RESULTS.mkdir(exist_ok=True)
-    results = []
-    for row in rows:
-        entry: dict[str, Any] = {"measurement": row.label, "notes": row.note}
-        if row.bench is not None:
-            bench = row.bench
-            entry |= {
-                "unit": "second",
-                "runs": bench.get_nvalue(),
-                "median": bench.median(),
-                "p99": bench.percentile(99),
-                "mean": bench.mean(),
-                "min": min(bench.get_values()),
-                "max": max(bench.get_values()),
-                "values": list(bench.get_values()),
-            }
-        else:
-            entry["value"] = row.value
-        results.append(entry)
-    report = {"machine": machine, "ok": ok, "wall_seconds": round(wall, 1), "results": results}
+    report["timings"] = [
+        {
+            "timing": t.label,
+            "notes": t.note,
+            "unit": "second",
+            "runs": t.bench.get_nvalue(),
+            "median": t.bench.median(),
+            "p99": t.bench.percentile(99),
+            "mean": t.bench.mean(),
+            "min": min(t.bench.get_values()),
+            "max": max(t.bench.get_values()),
+            "values": list(t.bench.get_values()),
+        }
+        for t in timings
+    ]
+    report["results"] = [dataclasses.asdict(f) for f in figures]
     path = RESULTS / "latest.json"
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    suite = pyperf.BenchmarkSuite([row.bench for row in rows if row.bench is not None])
-    suite.dump(str(RESULTS / "latest.pyperf.json"), replace=True)
+    pyperf.BenchmarkSuite([t.bench for t in timings]).dump(str(RESULTS / "latest.pyperf.json"), replace=True)
     return path
 
 
 def main() -> int:
     started = time.perf_counter()
     machine = machine_info()
-    for key, value in machine.items():
-        print(f"{key:>10}: {value}")
-    print("\n[stack] Pulumi program under mocks …", flush=True)
-    rows = bench_stack()
+    print("[stack] the Pulumi program under mocks …", flush=True)
+    timings, figures = bench_stack()
 
     settings = settings_from_stack_file("prod")  # batch size 25, 5 s window, 3 retries: unchanged
     options = LocalOptions(port=0, api_key=API_KEY, persist_dir=None)
@@ -414,26 +407,32 @@ def main() -> int:
         if urlsplit(worker.url).hostname != "127.0.0.1":
             raise RuntimeError(f"the local Worker listens on {worker.url}, not 127.0.0.1")
         products = generate_catalogue(BULK_PRODUCTS, seed=7)
-        print(f"[bulk] {worker.url}: pushing {len(products):,} products with `qrsync push` …", flush=True)
-        bulk_rows, ok = bench_bulk(worker, client, products)
+        print(f"[bulk] {worker.url}: {len(products):,} products with `qrsync push` …", flush=True)
+        bulk, ok = bench_bulk(worker, client, products)
         print("[pages] product, alias and 404 pages …", flush=True)
-        page_rows = bench_pages(worker, client, [p["code"] for p in products])
+        pages = bench_pages(client, [p["code"] for p in products])
         print("[ack] /sync acknowledgement latency …", flush=True)
         ack_products = [{**p, "code": f"ACK-{i:06d}"} for i, p in enumerate(generate_catalogue(500, seed=11))]
-        ack_rows = bench_ack(worker, ack_products)
-        session_max = max(e["kvOps"] for e in consumer_batches(worker))
-        ok = ok and session_max <= MAX_KV_OPS
-        bulk_rows.append(
-            Row("whole run: most KV operations in one consumer invocation", value=str(session_max), note="must be ≤ 1,000")
-        )
-    rows = ack_rows + bulk_rows + page_rows + rows
+        consumer = Consumer(worker, settings.batch_size)  # counts from here: bulk and aliases are done
+        ack = bench_ack(consumer, worker.url, ack_products)
+        consumer.drain()
+        most_ops = max(event["kvOps"] for event in worker.events("consumer_batch"))
+        ok = ok and most_ops <= MAX_KV_OPS
+    figures = [
+        *bulk,
+        Figure("whole run: most KV operations in one consumer invocation", str(most_ops), "must be ≤ 1,000"),
+        *figures,
+    ]
+    timings = ack + pages + timings
     wall = time.perf_counter() - started
-    path = write_results(machine, rows, ok, wall)
-    print()
-    print(table(rows))
-    print(f"\ntotal wall time {wall:.0f} s; results in {path.relative_to(ROOT)} (+ latest.pyperf.json)")
+    path = write_results({"machine": machine, "ok": ok, "wall_seconds": round(wall, 1)}, timings, figures)
+    print(f"\n{tables(timings, figures)}\n")
+    print("machine: " + ", ".join(f"{key} {value}" for key, value in machine.items()))
+    print(f"total wall time {wall:.0f} s; results in {path.relative_to(ROOT)} and latest.pyperf.json")
     if not ok:
-        print("FAILED: products were lost or a consumer invocation passed 1,000 KV operations", file=sys.stderr)
+        print(
+            "FAILED: products were lost or a consumer invocation passed 1,000 KV operations", file=sys.stderr
+        )
     return 0 if ok else 1
 
 
