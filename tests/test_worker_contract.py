@@ -170,6 +170,26 @@ def test_sync_name_map_replaces_the_whole_map(sync: Sync, http: httpx.Client) ->
     wait_for_page(http, f"/{old}", status=404)
 
 
+def test_sync_name_map_wins_over_an_update_still_in_the_queue(sync: Sync, http: httpx.Client) -> None:
+    code = unique("GEN")
+    sync({"action": "sync_product", "product": product(code)})
+    queued, kept = unique("queued"), unique("kept")
+
+    # No wait in between: the update is still queued when the whole map is replaced.
+    sync({"action": "update_name_map", "entries": {queued: code}})
+    sync({"action": "sync_name_map", "map": {kept: code}})
+
+    wait_for_page(http, f"/{kept}")
+    sentinel = unique("SENT")
+    sync({"action": "sync_product", "product": product(sentinel)})
+    wait_for_page(http, f"/{sentinel}")
+    assert http.get(f"/{queued}").status_code == 404
+    assert sync({"action": "update_name_map", "entries": {}}).json()["total"] >= 1
+    later = unique("later")
+    sync({"action": "update_name_map", "entries": {later: code}})
+    wait_for_page(http, f"/{later}")  # aliases added after the replacement count again
+
+
 def test_sync_qr_design_styles_every_page(sync: Sync, http: httpx.Client) -> None:
     design = {
         "logo_url": "https://www.elkhawaga.uk/logo.png",

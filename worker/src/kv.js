@@ -2,6 +2,8 @@
 
 export const DESIGN_KEY = "__QR_DESIGN_SETTINGS__";
 export const ALIAS_PREFIX = "__alias__:";
+// The version of the last sync_name_map: aliases written before it are no longer part of the map.
+export const ALIAS_GENERATION_KEY = "__alias_generation__";
 export const DEAD_LETTER_PREFIX = "__dead__:";
 export const SET_PREFIX = "set_";
 export const BANK_PREFIX = "bank_accounts:";
@@ -29,11 +31,19 @@ export function isReservedKey(key) {
 
 // Internal keys are hidden from the client's clean-up listing so it can never delete them.
 export function isInternalKey(key) {
-  return key.startsWith(ALIAS_PREFIX) || key.startsWith(DEAD_LETTER_PREFIX);
+  return key.startsWith(ALIAS_PREFIX) || key.startsWith(DEAD_LETTER_PREFIX) || key === ALIAS_GENERATION_KEY;
 }
 
 export function isTombstone(metadata) {
   return Boolean(metadata && metadata.deleted);
+}
+
+export function isCurrentAlias(metadata, generation) {
+  return !isTombstone(metadata) && (!generation || (metadata?.version ?? "") >= generation);
+}
+
+export function fitsKeyLimit(key) {
+  return byteLength(key) <= MAX_KEY_BYTES;
 }
 
 // Version stamps order writes by the time `/sync` accepted them. Fixed-width strings compare

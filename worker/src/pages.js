@@ -2,9 +2,12 @@
 
 import { json } from "./http.js";
 import {
+  ALIAS_GENERATION_KEY,
   ALIAS_PREFIX,
   DESIGN_KEY,
   SET_PREFIX,
+  fitsKeyLimit,
+  isCurrentAlias,
   isReservedKey,
   isTombstone,
   listAll,
@@ -61,18 +64,25 @@ export function codeFromPath(pathname) {
 }
 
 async function findDocument(env, code) {
-  if (!code || isReservedKey(code)) {
+  if (!code || isReservedKey(code) || !fitsKeyLimit(code)) {
     return null;
   }
-  const direct = parseJson(await readLive(env.PRODUCTS_KV, code));
+  const kv = env.PRODUCTS_KV;
+  const direct = parseJson(await readLive(kv, code));
   if (direct) {
     return direct;
   }
   // Fallback for QR codes printed with a product name: the alias as given, then upper-cased.
-  for (const name of new Set([code, code.toUpperCase()])) {
-    const target = await readLive(env.PRODUCTS_KV, ALIAS_PREFIX + name);
-    if (target && !isReservedKey(target)) {
-      const product = parseJson(await readLive(env.PRODUCTS_KV, target));
+  const names = [...new Set([code, code.toUpperCase()])].filter((name) => fitsKeyLimit(ALIAS_PREFIX + name));
+  if (names.length === 0) {
+    return null;
+  }
+  const generation = await readLive(kv, ALIAS_GENERATION_KEY);
+  for (const name of names) {
+    const alias = await kv.getWithMetadata(ALIAS_PREFIX + name, "text");
+    const target = alias.value;
+    if (target && isCurrentAlias(alias.metadata, generation) && !isReservedKey(target) && fitsKeyLimit(target)) {
+      const product = parseJson(await readLive(kv, target));
       if (product) {
         return product;
       }

@@ -3,6 +3,7 @@
 
 import { HttpError, json, jsonError } from "./http.js";
 import {
+  ALIAS_GENERATION_KEY,
   ALIAS_PREFIX,
   BANK_PREFIX,
   DEAD_LETTER_PREFIX,
@@ -14,11 +15,13 @@ import {
   SET_PREFIX,
   applyVersioned,
   byteLength,
+  isCurrentAlias,
   isInternalKey,
   isReservedKey,
   isTombstone,
   listAll,
   newVersion,
+  readLive,
 } from "./kv.js";
 
 // Queues limits: 128 KB per message including ~100 bytes of metadata, 256 KB and 100 messages
@@ -145,6 +148,10 @@ function keyProblem(key) {
   if (/[\u0000-\u001f\u007f]/.test(key)) {
     return "contains control characters";
   }
+  // KV refuses these names: accepting them would queue a write that can never succeed.
+  if (key === "." || key === ".." || !key.isWellFormed()) {
+    return "is not a valid KV key name";
+  }
   return null;
 }
 
@@ -264,8 +271,7 @@ export async function enqueue(env, bodies) {
   return bodies.length;
 }
 
-async function queueOps(env, ops, source) {
-  const version = newVersion();
+async function queueOps(env, ops, source, version = newVersion()) {
   const bodies = planMessages(ops, version, source, syncSettings(env).batchSize);
   await enqueue(env, bodies);
   return { messages: bodies.length, version };
@@ -333,8 +339,9 @@ function aliasOps(entries, field) {
 }
 
 async function countAliases(env) {
+  const generation = await readLive(env.PRODUCTS_KV, ALIAS_GENERATION_KEY);
   const { keys } = await listAll(env.PRODUCTS_KV, { prefix: ALIAS_PREFIX });
-  return keys.filter((key) => !isTombstone(key.metadata)).length;
+  return keys.filter((key) => isCurrentAlias(key.metadata, generation)).length;
 }
 
 async function updateNameMap(body, env) {
@@ -344,6 +351,9 @@ async function updateNameMap(body, env) {
   return json({ success: true, added: ops.length, total: await countAliases(env) });
 }
 
+// Replacing the map starts a new alias generation: readers ignore every alias older than it, so an
+// update_name_map still in the queue cannot bring back an alias the new map dropped. Stale alias
+// keys that are already stored are deleted too, to keep the namespace clean.
 async function syncNameMap(body, env) {
   const ops = aliasOps(body.map, "map");
   const wanted = new Set(ops.map((op) => op.key));
@@ -353,7 +363,9 @@ async function syncNameMap(body, env) {
       ops.push({ key: name, deleted: true });
     }
   }
-  await queueOps(env, ops, "sync_name_map");
+  const version = newVersion();
+  await queueOps(env, ops, "sync_name_map", version);
+  await applyVersioned(env.PRODUCTS_KV, { key: ALIAS_GENERATION_KEY, value: version }, version);
   return json({ success: true, count: wanted.size });
 }
 
@@ -465,7 +477,11 @@ async function replayFailed(body, env) {
       .filter((key) => !isTombstone(key.metadata))
       .map((key) => key.name.slice(DEAD_LETTER_PREFIX.length));
   }
-  if (!Array.isArray(ids) || ids.length > MAX_REPLAY || ids.some((id) => typeof id !== "string" || !id)) {
+  if (
+    !Array.isArray(ids) ||
+    ids.length > MAX_REPLAY ||
+    ids.some((id) => typeof id !== "string" || !id || keyProblem(DEAD_LETTER_PREFIX + id))
+  ) {
     throw new HttpError(400, `ids must be an array of at most ${MAX_REPLAY} dead-letter ids`);
   }
   const records = await Promise.all(

@@ -50,9 +50,14 @@ const DECIMAL = /^-?(?:\d+(?:\.\d*)?|\.\d+)$/;
 
 const PRICE_FORMAT = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 
+// Stored documents are arbitrary JSON: only scalars are shown, so an object such as
+// {"toString": 1} can never throw while a page renders.
+function scalarText(value) {
+  return typeof value === "string" || typeof value === "number" || typeof value === "boolean" ? String(value) : "";
+}
+
 export function escapeHtml(value) {
-  if (value === null || value === undefined) return "";
-  return String(value).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
+  return scalarText(value).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
 }
 
 export function safeColor(value, fallback) {
@@ -98,15 +103,14 @@ export function priceBeforeDiscount(value) {
 }
 
 export function currencySymbol(code) {
-  if (code === null || code === undefined) return "";
-  const c = String(code).trim();
+  const c = scalarText(code).trim();
   return CURRENCY_SYMBOLS[c.toUpperCase()] ?? c;
 }
 
 // ---------------------------------------------------------------- helpers
 
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
-const text = (v) => (v === null || v === undefined ? "" : String(v).trim());
+const text = (v) => scalarText(v).trim();
 
 function linkUrl(value) {
   const u = safeUrl(value);
@@ -207,8 +211,8 @@ function palette(colors) {
 }
 
 function logoSize(value) {
-  const n = Number(value);
-  if (value === null || value === undefined || value === "" || !Number.isFinite(n)) return 200;
+  const n = toNumber(value);
+  if (!Number.isFinite(n)) return 200;
   return Math.round(Math.min(400, Math.max(40, n)));
 }
 
