@@ -46,7 +46,15 @@ def test_runner_runs_exactly_the_bytes_on_disk_with_the_main_module_first() -> N
     modules = {m["name"]: base64.b64decode(m["contentBase64"]) for m in config["modules"]}
     assert config["modules"][0]["name"] == "index.js"
     assert modules == {path.name: path.read_bytes() for path in WORKER_SRC.glob("*.js")}
-    assert {"index.js", "sync.js", "consumer.js", "pages.js", "kv.js", "templates.js", "http.js"} <= set(
-        modules
-    )
+    assert {
+        "index.js",
+        "sync.js",
+        "admin.js",
+        "queue.js",
+        "consumer.js",
+        "pages.js",
+        "kv.js",
+        "templates.js",
+        "http.js",
+    } <= set(modules)
     json.dumps(config)  # the runner receives it as JSON on stdin

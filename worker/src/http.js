@@ -1,4 +1,7 @@
-// JSON replies of the sync API. The Django client reads `error` and treats only 200 as success.
+// JSON replies and request validation of the sync API. The Django client reads `error` and treats
+// only 200 as success.
+
+import { isReservedKey, keyProblem } from "./kv.js";
 
 const JSON_HEADERS = {
   "content-type": "application/json; charset=utf-8",
@@ -21,4 +24,22 @@ export class HttpError extends Error {
     this.status = status;
     this.details = details;
   }
+}
+
+export function requireObject(value, field) {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new HttpError(400, `${field} must be a JSON object`);
+  }
+  return value;
+}
+
+export function requireKey(key, field, { allowReserved = false } = {}) {
+  const problem = keyProblem(key);
+  if (problem) {
+    throw new HttpError(400, `${field} ${problem}`);
+  }
+  if (!allowReserved && isReservedKey(key)) {
+    throw new HttpError(400, `${field} ${JSON.stringify(key)} is a reserved key`);
+  }
+  return key;
 }

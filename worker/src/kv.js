@@ -140,3 +140,21 @@ export async function listAll(kv, { prefix, maxPages = 100 } = {}) {
   }
   return { keys, complete: false };
 }
+
+// Returns a reason the key cannot be written by the client, or null.
+export function keyProblem(key) {
+  if (typeof key !== "string" || key.trim().length === 0) {
+    return "must be a non-empty string";
+  }
+  if (byteLength(key) > MAX_KEY_BYTES) {
+    return `is over ${MAX_KEY_BYTES} bytes`;
+  }
+  if (/[\u0000-\u001f\u007f]/.test(key)) {
+    return "contains control characters";
+  }
+  // KV refuses these names: accepting them would queue a write that can never succeed.
+  if (key === "." || key === ".." || !key.isWellFormed()) {
+    return "is not a valid KV key name";
+  }
+  return null;
+}

@@ -1,42 +1,31 @@
-// POST /sync: the Django client's contract (shared/contract.md). Writes are version-stamped here,
-// split into queue messages that respect every Queues limit, and applied later by the consumer.
+// POST /sync: the Django client's contract (shared/contract.md). Writes are version-stamped here and
+// queued (queue.js) for the consumer; the read and admin actions live in admin.js.
 
-import { HttpError, json, jsonError } from "./http.js";
+import { ADMIN_ACTIONS } from "./admin.js";
+import { HttpError, json, jsonError, requireKey, requireObject } from "./http.js";
 import {
   ALIAS_GENERATION_KEY,
   ALIAS_PREFIX,
   BANK_PREFIX,
-  DEAD_LETTER_PREFIX,
   DESIGN_KEY,
-  KV_OPS_PER_INVOCATION,
-  KvBudget,
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
   SET_PREFIX,
   applyVersioned,
   byteLength,
   isCurrentAlias,
-  isInternalKey,
   isReservedKey,
   isTombstone,
+  keyProblem,
   listAll,
   newVersion,
   readLive,
 } from "./kv.js";
+import { queueOps } from "./queue.js";
 
-// Queues limits: 128 KB per message including ~100 bytes of metadata, 256 KB and 100 messages
-// per sendBatch (KB = 1000 bytes). The margins absorb the JSON framing of the message body.
-export const MAX_MESSAGE_BYTES = 127_000;
-const MAX_BATCH_BYTES = 250_000;
-const MAX_BATCH_MESSAGES = 100;
 // The whole design document (base64 images included) is written directly: it cannot fit in a
 // message, and one admin request a day does not need the queue.
 const MAX_BODY_BYTES = MAX_VALUE_BYTES + 1024 * 1024;
-const MAX_DELETE_KEYS = 50;
-const MAX_LIST_LIMIT = 1000;
-// Replaying reads and deletes each record: 2 KV operations, well inside one invocation's budget.
-const MAX_REPLAY = 200;
-
 const ACTIONS = {
   sync_product: syncProduct,
   sync_all: syncAll,
@@ -46,11 +35,7 @@ const ACTIONS = {
   sync_name_map: syncNameMap,
   sync_qr_design: syncQrDesign,
   sync_all_bank: syncAllBank,
-  list_keys: listKeys,
-  get_key: getKey,
-  delete_keys: deleteKeys,
-  list_failed: listFailed,
-  replay_failed: replayFailed,
+  ...ADMIN_ACTIONS,
 };
 
 export async function handleSync(request, env) {
@@ -130,42 +115,6 @@ async function readCapped(request, limit) {
 
 // --- validation -----------------------------------------------------------------------------
 
-function requireObject(value, field) {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new HttpError(400, `${field} must be a JSON object`);
-  }
-  return value;
-}
-
-// Returns a reason the key cannot be written by the client, or null.
-function keyProblem(key) {
-  if (typeof key !== "string" || key.trim().length === 0) {
-    return "must be a non-empty string";
-  }
-  if (byteLength(key) > MAX_KEY_BYTES) {
-    return `is over ${MAX_KEY_BYTES} bytes`;
-  }
-  if (/[\u0000-\u001f\u007f]/.test(key)) {
-    return "contains control characters";
-  }
-  // KV refuses these names: accepting them would queue a write that can never succeed.
-  if (key === "." || key === ".." || !key.isWellFormed()) {
-    return "is not a valid KV key name";
-  }
-  return null;
-}
-
-function requireKey(key, field, { allowReserved = false } = {}) {
-  const problem = keyProblem(key);
-  if (problem) {
-    throw new HttpError(400, `${field} ${problem}`);
-  }
-  if (!allowReserved && isReservedKey(key)) {
-    throw new HttpError(400, `${field} ${JSON.stringify(key)} is a reserved key`);
-  }
-  return key;
-}
-
 function productProblem(product) {
   if (product === null || typeof product !== "object" || Array.isArray(product)) {
     return { field: "product", reason: "must be a JSON object" };
@@ -189,92 +138,6 @@ function productOp(product, field) {
     throw new HttpError(400, `${field}.${problem.field} ${problem.reason}`);
   }
   return { key: product.code, value: JSON.stringify(product) };
-}
-
-// --- queueing -------------------------------------------------------------------------------
-
-function syncSettings(env) {
-  const settings = env.SYNC_SETTINGS ?? {};
-  const batchSize = Number(settings.batchSize) || 25;
-  return { ...settings, batchSize };
-}
-
-// Each write costs 2 KV operations (version read + write) in the consumer, and a batch holds up to
-// `batchSize` messages, each of which may also need 1 dead-letter write: the per-message cap keeps
-// any full batch within the 1,000-operation limit of one invocation.
-export function opsPerMessage(batchSize) {
-  return Math.max(1, Math.floor((KV_OPS_PER_INVOCATION / batchSize - 1) / 2));
-}
-
-// Splits ops into message bodies under both the byte and the KV-operation caps. Later ops on the
-// same key replace earlier ones: within one request the last document wins.
-export function planMessages(ops, version, source, batchSize) {
-  const latest = new Map();
-  for (const op of ops) {
-    latest.delete(op.key);
-    latest.set(op.key, op);
-  }
-  const cap = opsPerMessage(batchSize);
-  const frame = byteLength(JSON.stringify({ version, source, ops: [] }));
-  const messages = [];
-  let current = [];
-  let size = frame;
-  for (const op of latest.values()) {
-    const opBytes = byteLength(JSON.stringify(op)) + 1;
-    if (frame + opBytes > MAX_MESSAGE_BYTES) {
-      throw new HttpError(
-        413,
-        `Document ${JSON.stringify(op.key.slice(0, 80))} is ${opBytes} bytes; one queue message holds at most ${MAX_MESSAGE_BYTES - frame}`,
-      );
-    }
-    if (current.length === cap || size + opBytes > MAX_MESSAGE_BYTES) {
-      messages.push({ version, source, ops: current });
-      current = [];
-      size = frame;
-    }
-    current.push(op);
-    size += opBytes;
-  }
-  if (current.length > 0) {
-    messages.push({ version, source, ops: current });
-  }
-  return messages;
-}
-
-// Sends message bodies in sendBatch calls of at most 100 messages and 256 KB, and returns only
-// once every one is on the queue.
-export async function enqueue(env, bodies) {
-  const batches = [];
-  let batch = [];
-  let size = 0;
-  for (const body of bodies) {
-    const bytes = byteLength(JSON.stringify(body));
-    if (batch.length === MAX_BATCH_MESSAGES || size + bytes > MAX_BATCH_BYTES) {
-      batches.push(batch);
-      batch = [];
-      size = 0;
-    }
-    batch.push({ body });
-    size += bytes;
-  }
-  if (batch.length > 0) {
-    batches.push(batch);
-  }
-  const results = await Promise.allSettled(batches.map((messages) => env.SYNC_QUEUE.sendBatch(messages)));
-  const failed = results.filter((result) => result.status === "rejected");
-  if (failed.length > 0) {
-    // Re-sending the whole request is safe: every write is versioned, so duplicates change nothing.
-    throw new Error(
-      `queue send failed for ${failed.length} of ${batches.length} batches: ${failed[0].reason?.message ?? failed[0].reason}`,
-    );
-  }
-  return bodies.length;
-}
-
-async function queueOps(env, ops, source, version = newVersion()) {
-  const bodies = planMessages(ops, version, source, syncSettings(env).batchSize);
-  await enqueue(env, bodies);
-  return { messages: bodies.length, version };
 }
 
 // --- actions --------------------------------------------------------------------------------
@@ -393,110 +256,3 @@ async function syncAllBank(body, env) {
   return json({ success: true, queued: true, action: "sync_all_bank", count: ops.length, messages });
 }
 
-async function listKeys(body, env) {
-  const limit = body.limit ?? MAX_LIST_LIMIT;
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-    throw new HttpError(400, `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-  }
-  if (body.cursor !== undefined && body.cursor !== null && typeof body.cursor !== "string") {
-    throw new HttpError(400, "cursor must be a string");
-  }
-  const result = await env.PRODUCTS_KV.list({ limit, cursor: body.cursor || undefined });
-  const keys = result.keys
-    .filter((key) => !isInternalKey(key.name) && !isTombstone(key.metadata))
-    .map((key) => key.name);
-  return json({
-    success: true,
-    keys,
-    list_complete: result.list_complete,
-    cursor: result.list_complete ? null : result.cursor,
-  });
-}
-
-async function getKey(body, env) {
-  const key = requireKey(body.key, "key", { allowReserved: true });
-  const { value, metadata } = await env.PRODUCTS_KV.getWithMetadata(key, "text");
-  if (value === null || isTombstone(metadata)) {
-    throw new HttpError(404, `Key ${JSON.stringify(key)} not found`);
-  }
-  let parsed = value;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    // Aliases and legacy values are plain text; they are returned as they are.
-  }
-  return json({ success: true, value: parsed });
-}
-
-async function deleteKeys(body, env) {
-  if (!Array.isArray(body.keys) || body.keys.length > MAX_DELETE_KEYS) {
-    throw new HttpError(400, `keys must be an array of at most ${MAX_DELETE_KEYS} key names`);
-  }
-  const ops = body.keys.map((key, index) => {
-    requireKey(key, `keys[${index}]`, { allowReserved: true });
-    if (isInternalKey(key)) {
-      throw new HttpError(400, `keys[${index}] ${JSON.stringify(key)} is internal state`);
-    }
-    return { key, deleted: true };
-  });
-  await queueOps(env, ops, "delete_keys");
-  return json({ success: true, count: ops.length });
-}
-
-// --- dead letters ---------------------------------------------------------------------------
-
-async function listFailed(body, env) {
-  const limit = body.limit ?? 100;
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-    throw new HttpError(400, `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-  }
-  const result = await env.PRODUCTS_KV.list({
-    prefix: DEAD_LETTER_PREFIX,
-    limit,
-    cursor: typeof body.cursor === "string" && body.cursor ? body.cursor : undefined,
-  });
-  const failed = result.keys
-    .filter((key) => !isTombstone(key.metadata))
-    .map((key) => ({ id: key.name.slice(DEAD_LETTER_PREFIX.length), ...key.metadata?.summary }));
-  return json({
-    success: true,
-    failed,
-    list_complete: result.list_complete,
-    cursor: result.list_complete ? null : result.cursor,
-  });
-}
-
-// Puts dead letters back on the sync queue with their original version stamps, so a replay can
-// never overwrite anything written after the message was first accepted.
-async function replayFailed(body, env) {
-  const kv = new KvBudget(env.PRODUCTS_KV);
-  let ids = body.ids;
-  if (ids === undefined || ids === null) {
-    const result = await kv.list({ prefix: DEAD_LETTER_PREFIX, limit: MAX_REPLAY });
-    ids = result.keys
-      .filter((key) => !isTombstone(key.metadata))
-      .map((key) => key.name.slice(DEAD_LETTER_PREFIX.length));
-  }
-  if (
-    !Array.isArray(ids) ||
-    ids.length > MAX_REPLAY ||
-    ids.some((id) => typeof id !== "string" || !id || keyProblem(DEAD_LETTER_PREFIX + id))
-  ) {
-    throw new HttpError(400, `ids must be an array of at most ${MAX_REPLAY} dead-letter ids`);
-  }
-  const records = await Promise.all(
-    ids.map(async (id) => ({ id, record: await kv.getWithMetadata(DEAD_LETTER_PREFIX + id, "json") })),
-  );
-  const missing = records.filter(({ record }) => record.value === null || isTombstone(record.metadata));
-  if (missing.length > 0) {
-    throw new HttpError(404, `Unknown dead-letter id(s): ${missing.map(({ id }) => id).join(", ")}`);
-  }
-  await enqueue(
-    env,
-    records.map(({ record }) => record.value.body),
-  );
-  // Removed only after the bodies are safely back on the queue.
-  await Promise.all(ids.map((id) => kv.delete(DEAD_LETTER_PREFIX + id)));
-  const more = await kv.list({ prefix: DEAD_LETTER_PREFIX, limit: 1 });
-  return json({ success: true, replayed: ids.length, remaining: more.keys.length > 0 });
-}

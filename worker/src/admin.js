@@ -1,0 +1,126 @@
+// Read and admin actions of POST /sync: the clean-up command's key listing, reads and deletes, and
+// the dead-letter store (list and replay).
+
+import { HttpError, json, requireKey } from "./http.js";
+import { DEAD_LETTER_PREFIX, KvBudget, isInternalKey, isTombstone, keyProblem } from "./kv.js";
+import { enqueue, queueOps } from "./queue.js";
+
+const MAX_DELETE_KEYS = 50;
+const MAX_LIST_LIMIT = 1000;
+// Replaying reads and deletes each record: 2 KV operations, well inside one invocation's budget.
+const MAX_REPLAY = 200;
+
+
+async function listKeys(body, env) {
+  const limit = body.limit ?? MAX_LIST_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw new HttpError(400, `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+  }
+  if (body.cursor !== undefined && body.cursor !== null && typeof body.cursor !== "string") {
+    throw new HttpError(400, "cursor must be a string");
+  }
+  const result = await env.PRODUCTS_KV.list({ limit, cursor: body.cursor || undefined });
+  const keys = result.keys
+    .filter((key) => !isInternalKey(key.name) && !isTombstone(key.metadata))
+    .map((key) => key.name);
+  return json({
+    success: true,
+    keys,
+    list_complete: result.list_complete,
+    cursor: result.list_complete ? null : result.cursor,
+  });
+}
+
+async function getKey(body, env) {
+  const key = requireKey(body.key, "key", { allowReserved: true });
+  const { value, metadata } = await env.PRODUCTS_KV.getWithMetadata(key, "text");
+  if (value === null || isTombstone(metadata)) {
+    throw new HttpError(404, `Key ${JSON.stringify(key)} not found`);
+  }
+  let parsed = value;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    // Aliases and legacy values are plain text; they are returned as they are.
+  }
+  return json({ success: true, value: parsed });
+}
+
+async function deleteKeys(body, env) {
+  if (!Array.isArray(body.keys) || body.keys.length > MAX_DELETE_KEYS) {
+    throw new HttpError(400, `keys must be an array of at most ${MAX_DELETE_KEYS} key names`);
+  }
+  const ops = body.keys.map((key, index) => {
+    requireKey(key, `keys[${index}]`, { allowReserved: true });
+    if (isInternalKey(key)) {
+      throw new HttpError(400, `keys[${index}] ${JSON.stringify(key)} is internal state`);
+    }
+    return { key, deleted: true };
+  });
+  await queueOps(env, ops, "delete_keys");
+  return json({ success: true, count: ops.length });
+}
+
+async function listFailed(body, env) {
+  const limit = body.limit ?? 100;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw new HttpError(400, `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+  }
+  const result = await env.PRODUCTS_KV.list({
+    prefix: DEAD_LETTER_PREFIX,
+    limit,
+    cursor: typeof body.cursor === "string" && body.cursor ? body.cursor : undefined,
+  });
+  const failed = result.keys
+    .filter((key) => !isTombstone(key.metadata))
+    .map((key) => ({ id: key.name.slice(DEAD_LETTER_PREFIX.length), ...key.metadata?.summary }));
+  return json({
+    success: true,
+    failed,
+    list_complete: result.list_complete,
+    cursor: result.list_complete ? null : result.cursor,
+  });
+}
+
+// Puts dead letters back on the sync queue with their original version stamps, so a replay can
+// never overwrite anything written after the message was first accepted.
+async function replayFailed(body, env) {
+  const kv = new KvBudget(env.PRODUCTS_KV);
+  let ids = body.ids;
+  if (ids === undefined || ids === null) {
+    const result = await kv.list({ prefix: DEAD_LETTER_PREFIX, limit: MAX_REPLAY });
+    ids = result.keys
+      .filter((key) => !isTombstone(key.metadata))
+      .map((key) => key.name.slice(DEAD_LETTER_PREFIX.length));
+  }
+  if (
+    !Array.isArray(ids) ||
+    ids.length > MAX_REPLAY ||
+    ids.some((id) => typeof id !== "string" || !id || keyProblem(DEAD_LETTER_PREFIX + id))
+  ) {
+    throw new HttpError(400, `ids must be an array of at most ${MAX_REPLAY} dead-letter ids`);
+  }
+  const records = await Promise.all(
+    ids.map(async (id) => ({ id, record: await kv.getWithMetadata(DEAD_LETTER_PREFIX + id, "json") })),
+  );
+  const missing = records.filter(({ record }) => record.value === null || isTombstone(record.metadata));
+  if (missing.length > 0) {
+    throw new HttpError(404, `Unknown dead-letter id(s): ${missing.map(({ id }) => id).join(", ")}`);
+  }
+  await enqueue(
+    env,
+    records.map(({ record }) => record.value.body),
+  );
+  // Removed only after the bodies are safely back on the queue.
+  await Promise.all(ids.map((id) => kv.delete(DEAD_LETTER_PREFIX + id)));
+  const more = await kv.list({ prefix: DEAD_LETTER_PREFIX, limit: 1 });
+  return json({ success: true, replayed: ids.length, remaining: more.keys.length > 0 });
+}
+
+export const ADMIN_ACTIONS = {
+  list_keys: listKeys,
+  get_key: getKey,
+  delete_keys: deleteKeys,
+  list_failed: listFailed,
+  replay_failed: replayFailed,
+};
