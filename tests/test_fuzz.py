@@ -304,7 +304,7 @@ SAFE_HREF = re.compile(
     r"(?:https?://[^\s\"<>`]*|tel:\+?\d+|mailto:[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+|/(?!/)[^\s\"<>`]*)?"
 )
 SAFE_SRC = re.compile(
-    r"(?:https://[^\s\"<>`]*|data:image/(?:png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/]*={0,2})",
+    r"(?:https://[^\s\"<>`]*|/assets/[0-9a-f]{64}|data:image/(?:png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/]*={0,2})",
     re.IGNORECASE,
 )
 SAFE_STYLE_ATTRIBUTE = re.compile(r"(?:\s*[a-z-]+\s*:[#A-Za-z0-9 ,.%()-]+;?)+")

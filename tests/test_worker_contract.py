@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -208,6 +210,41 @@ def test_sync_qr_design_styles_every_page(sync: Sync, http: httpx.Client) -> Non
     assert "#123456" in page.text
     assert 'src="https://www.elkhawaga.uk/logo.png"' in page.text
     assert 'href="https://shop.example.org/"' in page.text
+
+
+def test_inline_design_images_are_served_once_from_assets_not_inlined_in_pages(
+    sync: Sync, http: httpx.Client
+) -> None:
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>'
+    logo = "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
+    design = {"logo_url": logo, "colors": {"primary": "#0a0b0c"}, "links": {}}
+    assert sync({"action": "sync_qr_design", "design": design}).status_code == 200
+    assert wait_for_value(sync, "__QR_DESIGN_SETTINGS__") == design  # stored as sent
+
+    code = unique("ASSET")
+    sync({"action": "sync_product", "product": product(code)})
+    page = wait_for_page(http, f"/{code}")
+    digest = hashlib.sha256(svg).hexdigest()
+    assert f'src="/assets/{digest}"' in page.text
+    assert "base64" not in page.text
+    assert "img-src 'self'" in page.headers["content-security-policy"]
+    image = http.get(f"/assets/{digest}")
+    assert image.status_code == 200
+    assert image.content == svg
+    assert image.headers["content-type"] == "image/svg+xml"
+    assert image.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert "sandbox" in image.headers["content-security-policy"]
+    assert http.get(f"/assets/{'0' * 64}").status_code == 404
+    listed = sync({"action": "list_keys"}).json()["keys"]
+    assert not any(key.startswith("__QR_DESIGN_ASSET__") or key == "__QR_DESIGN_PAGE__" for key in listed)
+
+
+def test_a_design_with_broken_base64_is_rejected_whole(sync: Sync) -> None:
+    before = sync({"action": "get_key", "key": "__QR_DESIGN_SETTINGS__"}).json()
+    reply = sync({"action": "sync_qr_design", "design": {"logo_url": "data:image/png;base64,a"}})
+    assert reply.status_code == 400
+    assert reply.json() == {"error": "design.logo_url is not valid base64 image data"}
+    assert sync({"action": "get_key", "key": "__QR_DESIGN_SETTINGS__"}).json() == before
 
 
 def test_sync_all_bank_is_stored_but_never_rendered(sync: Sync, http: httpx.Client) -> None:

@@ -1,6 +1,7 @@
 // Routes only: the sync API, the public pages and the queue consumers live in their own modules.
 
 import { consumeBatch } from "./consumer.js";
+import { ASSET_PATH, handleAsset } from "./design.js";
 import { jsonError } from "./http.js";
 import { handleHealth, handlePage } from "./pages.js";
 import { handleSync } from "./sync.js";
@@ -16,6 +17,10 @@ export default {
     }
     if (pathname === "/health") {
       return handleHealth(env);
+    }
+    const asset = ASSET_PATH.exec(pathname);
+    if (asset) {
+      return handleAsset(env, asset[1], request.method);
     }
     return handlePage(request, env);
   },

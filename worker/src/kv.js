@@ -1,6 +1,9 @@
 // Everything that touches Workers KV: key rules, versioned writes and the per-invocation budget.
 
 export const DESIGN_KEY = "__QR_DESIGN_SETTINGS__";
+// The design as pages use it, and its images by content hash (design.js).
+export const DESIGN_PAGE_KEY = "__QR_DESIGN_PAGE__";
+export const DESIGN_ASSET_PREFIX = "__QR_DESIGN_ASSET__:";
 export const ALIAS_PREFIX = "__alias__:";
 // The version of the last sync_name_map: aliases written before it are no longer part of the map.
 export const ALIAS_GENERATION_KEY = "__alias_generation__";
@@ -31,7 +34,13 @@ export function isReservedKey(key) {
 
 // Internal keys are hidden from the client's clean-up listing so it can never delete them.
 export function isInternalKey(key) {
-  return key.startsWith(ALIAS_PREFIX) || key.startsWith(DEAD_LETTER_PREFIX) || key === ALIAS_GENERATION_KEY;
+  return (
+    key.startsWith(ALIAS_PREFIX) ||
+    key.startsWith(DEAD_LETTER_PREFIX) ||
+    key.startsWith(DESIGN_ASSET_PREFIX) ||
+    key === ALIAS_GENERATION_KEY ||
+    key === DESIGN_PAGE_KEY
+  );
 }
 
 export function isTombstone(metadata) {
@@ -118,6 +127,19 @@ export async function applyVersioned(kv, op, version) {
     await kv.put(op.key, op.value, { metadata: { version } });
   }
   return "written";
+}
+
+// A stored JSON document, or null for anything that is not a JSON object.
+export function parseDocument(text) {
+  if (text === null) {
+    return null;
+  }
+  try {
+    const value = JSON.parse(text);
+    return value !== null && typeof value === "object" && !Array.isArray(value) ? value : null;
+  } catch {
+    return null;
+  }
 }
 
 // Reads a live value: tombstones and missing keys are both absent.

@@ -1,16 +1,17 @@
 // Public pages: GET /{code}, /p/{code}, trailing slashes, and /health. Read-only.
 
+import { loadPageDesign } from "./design.js";
 import { json } from "./http.js";
 import {
   ALIAS_GENERATION_KEY,
   ALIAS_PREFIX,
-  DESIGN_KEY,
   SET_PREFIX,
   fitsKeyLimit,
   isCurrentAlias,
   isReservedKey,
   isTombstone,
   listAll,
+  parseDocument,
   readLive,
 } from "./kv.js";
 import { renderNotFoundPage, renderProductPage, renderSetPage } from "./templates.js";
@@ -18,7 +19,7 @@ import { renderNotFoundPage, renderProductPage, renderSetPage } from "./template
 const PAGE_HEADERS = {
   "content-type": "text/html; charset=utf-8",
   "content-security-policy":
-    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   "x-content-type-options": "nosniff",
   "referrer-policy": "strict-origin-when-cross-origin",
   "x-frame-options": "DENY",
@@ -32,22 +33,6 @@ function page(html, status, cacheControl, method) {
     status,
     headers: { ...PAGE_HEADERS, "cache-control": cacheControl },
   });
-}
-
-async function loadDesign(env) {
-  return parseJson(await readLive(env.PRODUCTS_KV, DESIGN_KEY)) ?? {};
-}
-
-function parseJson(text) {
-  if (text === null) {
-    return null;
-  }
-  try {
-    const value = JSON.parse(text);
-    return value !== null && typeof value === "object" && !Array.isArray(value) ? value : null;
-  } catch {
-    return null;
-  }
 }
 
 // "/ABC", "/ABC/", "/p/ABC" and "/p/ABC/" all name product ABC; undefined for a malformed escape.
@@ -68,7 +53,7 @@ async function findDocument(env, code) {
     return null;
   }
   const kv = env.PRODUCTS_KV;
-  const direct = parseJson(await readLive(kv, code));
+  const direct = parseDocument(await readLive(kv, code));
   if (direct) {
     return direct;
   }
@@ -82,7 +67,7 @@ async function findDocument(env, code) {
     const alias = await kv.getWithMetadata(ALIAS_PREFIX + name, "text");
     const target = alias.value;
     if (target && isCurrentAlias(alias.metadata, generation) && !isReservedKey(target) && fitsKeyLimit(target)) {
-      const product = parseJson(await readLive(kv, target));
+      const product = parseDocument(await readLive(kv, target));
       if (product) {
         return product;
       }
@@ -98,7 +83,7 @@ export async function handlePage(request, env) {
     return Response.redirect(env.MAIN_SITE_URL, 302);
   }
   const code = codeFromPath(url.pathname);
-  const design = await loadDesign(env);
+  const design = await loadPageDesign(env);
   if (code === undefined) {
     return page(renderNotFoundPage({ design, ...site }), 400, MISSING_CACHE, request.method);
   }

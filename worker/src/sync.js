@@ -2,12 +2,12 @@
 // queued (queue.js) for the consumer; the read and admin actions live in admin.js.
 
 import { ADMIN_ACTIONS } from "./admin.js";
+import { storeDesign } from "./design.js";
 import { HttpError, json, jsonError, requireKey, requireObject } from "./http.js";
 import {
   ALIAS_GENERATION_KEY,
   ALIAS_PREFIX,
   BANK_PREFIX,
-  DESIGN_KEY,
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
   SET_PREFIX,
@@ -238,7 +238,7 @@ async function syncQrDesign(body, env) {
   if (byteLength(value) > MAX_VALUE_BYTES) {
     throw new HttpError(413, `design is over ${MAX_VALUE_BYTES} bytes`);
   }
-  await applyVersioned(env.PRODUCTS_KV, { key: DESIGN_KEY, value }, newVersion());
+  await storeDesign(env, design, value);
   return json({ success: true, action: "sync_qr_design" });
 }
 

@@ -119,6 +119,8 @@ function linkUrl(value) {
 
 // The CSP only admits https: and data: images, so an http: image would just be a broken icon.
 function imageUrl(value) {
+  // Design images stored by the Worker itself are served from this origin under their hash.
+  if (typeof value === "string" && /^\/assets\/[0-9a-f]{64}$/.test(value)) return value;
   const u = safeUrl(value);
   return u.startsWith("http:") ? "" : u;
 }
