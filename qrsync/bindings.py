@@ -41,6 +41,10 @@ class Consumer:
     max_wait_time_ms: int
     max_retries: int
     dead_letter_queue: str | None
+    max_concurrency: int = 1
+    """One invocation at a time: the consumer's read-compare-write of a version is not atomic, so
+    two concurrent batches could let an older write land after a newer one. (Miniflare runs one
+    batch at a time anyway, so the local runtime needs no equivalent.)"""
 
 
 def worker_bindings(

@@ -279,6 +279,11 @@ def _failed_list(args: argparse.Namespace) -> int:
 
 def _failed_replay(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        replayed = client.replay_failed(args.ids or None)
+        replayed, expired = client.replay_failed(args.ids or None)
     print(f"replayed {replayed} dead letter(s); they are back on the sync queue")
+    if expired:
+        raise CliError(
+            f"{len(expired)} dead letter(s) are older than the delete horizon and were kept: "
+            "re-push those products from the catalogue (`qrsync failed list` shows them)"
+        )
     return 0

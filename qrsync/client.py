@@ -13,8 +13,10 @@ import httpx
 from qrsync.local import DEFAULT_API_KEY
 
 DEFAULT_URL = "http://127.0.0.1:8787"
-# One queue message holds 128,000 bytes including ~100 bytes of metadata and the message frame.
-MAX_DOCUMENT_BYTES = 126_000
+# One queue message holds 128,000 bytes including ~100 bytes of metadata. The Worker puts each
+# document in a message as {"key", "value": <the document as a JSON string>} and caps that at
+# 127,000 bytes less its frame; documents are measured here the same way.
+MAX_DOCUMENT_BYTES = 126_900
 # Requests stay far below the Worker's body limit and finish in well under the client timeout.
 DEFAULT_REQUEST_BYTES = 1_000_000
 _MAX_KEY_BYTES = 512
@@ -38,6 +40,8 @@ class SyncClient:
         backoff_seconds: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise SyncError(f"{url!r} is not a Worker URL (expected http://… or https://…)")
         self.url = url.rstrip("/")
         self._http = httpx.Client(
             base_url=self.url,
@@ -144,21 +148,21 @@ class SyncClient:
                 return failed
             cursor = reply["cursor"]
 
-    def replay_failed(self, ids: list[str] | None = None) -> int:
-        """Put dead letters back on the queue (all of them when `ids` is None); returns the count."""
+    def replay_failed(self, ids: list[str] | None = None) -> tuple[int, list[str]]:
+        """Put dead letters back on the queue (all of them when `ids` is None).
+
+        Returns how many were replayed, and the ids left in the store because they are older than
+        the Worker's delete horizon (replaying them could undo a later delete).
+        """
         if ids:
-            return int(
-                sum(
-                    self.call("replay_failed", ids=ids[i : i + 200])["replayed"]
-                    for i in range(0, len(ids), 200)
-                )
-            )
+            replies = [self.call("replay_failed", ids=ids[i : i + 200]) for i in range(0, len(ids), 200)]
+            return sum(int(reply["replayed"]) for reply in replies), []
         total = 0
         while True:
             reply = self.call("replay_failed")
             total += int(reply["replayed"])
             if not reply["remaining"] or reply["replayed"] == 0:
-                return total
+                return total, list(reply.get("expired", []))
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -199,7 +203,8 @@ def product_problem(product: Any) -> tuple[str, str] | None:
         return "code", "is a reserved key"
     if code.startswith("set_"):
         return "code", "must not start with set_ (product-set keys)"
-    size = len(json.dumps(product, ensure_ascii=False).encode())
+    compact = {"ensure_ascii": False, "separators": (",", ":")}
+    size = len(json.dumps({"key": code, "value": json.dumps(product, **compact)}, **compact).encode())
     if size > MAX_DOCUMENT_BYTES:
         return "product", f"is {size} bytes; one queue message holds at most {MAX_DOCUMENT_BYTES}"
     return None

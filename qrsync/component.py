@@ -124,10 +124,13 @@ class ProductPages(pulumi.ComponentResource):
                     batch_size=consumer.batch_size,
                     max_wait_time_ms=consumer.max_wait_time_ms,
                     max_retries=consumer.max_retries,
+                    max_concurrency=consumer.max_concurrency,
                 ),
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     depends_on=[dead_letter_queue],
+                    # A recreated queue gets a new consumer, whatever the provider's diff says.
+                    replace_on_changes=["queue_id"],
                     # A queue takes one Worker consumer, so the old one must go before its successor.
                     delete_before_replace=True,
                 ),

@@ -404,7 +404,7 @@ def test_queue_consumers(harness: Harness, stack: str) -> None:
         "scriptName": NAMES[stack]["script"],
         "type": "worker",
         "deadLetterQueue": NAMES[stack]["dlq"],  # the dead-letter queue's *name*, as the API wants
-        "settings": {"batchSize": 25, "maxWaitTimeMs": 5000, "maxRetries": 3},
+        "settings": {"batchSize": 25, "maxWaitTimeMs": 5000, "maxRetries": 3, "maxConcurrency": 1},
     }
     dlq_consumer = deployment.inputs("qr-dlq-consumer")
     assert dlq_consumer["accountId"] == ACCOUNT_ID
@@ -418,10 +418,12 @@ def test_queue_consumers(harness: Harness, stack: str) -> None:
         "type",
         "settings",
     }  # no dead-letter queue
-    # Within Cloudflare's limits: batch ≤ 100, wait ≤ 60 s, retries ≤ 100.
-    assert 1 <= dlq_consumer["settings"]["batchSize"] <= 100
-    assert 0 <= dlq_consumer["settings"]["maxWaitTimeMs"] <= 60_000
-    assert 0 <= dlq_consumer["settings"]["maxRetries"] <= 100
+    assert dlq_consumer["settings"] == {
+        "batchSize": 10,
+        "maxWaitTimeMs": 5000,
+        "maxRetries": 10,
+        "maxConcurrency": 1,
+    }
 
 
 def test_prod_routes_its_hostname_without_a_custom_domain(harness: Harness) -> None:
@@ -515,7 +517,7 @@ def test_staging_imports_nothing_and_protects_nothing(harness: Harness) -> None:
 def test_delete_before_replace(harness: Harness, stack: str) -> None:
     deployment = harness.deploy(stack)
     edge = "qr-route" if stack == "prod" else "qr-domain"
-    for name in ("qr-kv", "qr-queue", "qr-dlq", "qr-consumer", "qr-dlq-consumer", edge):
+    for name in ("qr-kv", "qr-queue", "qr-dlq", "qr-script", "qr-consumer", "qr-dlq-consumer", edge):
         request = deployment.requests[name]
         assert request.deleteBeforeReplaceDefined is True, name
         assert request.deleteBeforeReplace is True, name
@@ -561,6 +563,10 @@ def test_recreated_queue_forces_script_update_and_consumer_replacement(harness: 
     assert before.inputs("qr-consumer")["queueId"] == before.outputs["queueId"]
     assert after.inputs("qr-consumer")["queueId"] == after.outputs["queueId"]
     assert after.inputs("qr-dlq-consumer")["queueId"] == after.outputs["deadLetterQueueId"]
+    # ...and a changed queue id replaces the consumer (delete first: a queue takes one consumer).
+    for name in ("qr-consumer", "qr-dlq-consumer"):
+        assert list(after.requests[name].replaceOnChanges) == ["queueId"], name
+        assert after.requests[name].deleteBeforeReplace is True, name
 
 
 # --- outputs ----------------------------------------------------------------------------------------

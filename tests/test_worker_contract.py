@@ -326,7 +326,11 @@ def test_a_500_product_sync_all_of_4kb_products_lands_completely(sync: Sync, wor
         assert wait_for_value(sync, code)["description"] == "ق" * 1900
     wait_until(lambda: bool(worker.events("consumer_batch")), what="the consumer's batch logs")
     batches = worker.events("consumer_batch")
+    # The consumer refuses a KV call past 1,000 (it would fail the invocation), so a plan that put
+    # too many writes in a batch would show up as failed, retried or deferred messages, not as >1,000.
     assert max(batch["kvOps"] for batch in batches) <= 1000
+    assert all(batch["retried"] == batch["deferred"] == batch["deadLettered"] == 0 for batch in batches)
+    assert max(batch["kvOps"] for batch in batches) > 500  # full batches really were exercised
 
 
 def test_one_hundred_sets_in_one_request_land_completely(sync: Sync) -> None:

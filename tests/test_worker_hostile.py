@@ -206,3 +206,24 @@ def test_other_methods_and_paths_get_json_errors(http: httpx.Client) -> None:
     assert http.get("/sync").json()["error"]
     assert http.post("/", content=b"{}").status_code == 405
     assert http.delete("/anything").json()["error"]
+
+
+def test_the_clients_document_size_check_agrees_with_the_worker(sync: Sync) -> None:
+    from qrsync.client import product_problem
+
+    code = unique("FIT")
+
+    def sized(length: int) -> dict[str, object]:
+        return product(code, description='ق"' * (length // 2))
+
+    # The largest description the client accepts, found by bisection over the client's own check.
+    low, high = 1_000, 200_000
+    while high - low > 2:
+        middle = (low + high) // 2
+        low, high = (middle, high) if product_problem(sized(middle)) is None else (low, middle)
+    fits, too_big = sized(low), sized(low + 400)
+    assert product_problem(fits) is None
+    assert product_problem(too_big) is not None
+
+    assert sync({"action": "sync_product", "product": fits}).status_code == 200
+    assert sync({"action": "sync_product", "product": too_big}).status_code == 413

@@ -2,7 +2,15 @@
 // the dead-letter store (list and replay).
 
 import { HttpError, json, requireKey } from "./http.js";
-import { DEAD_LETTER_PREFIX, KvBudget, isInternalKey, isTombstone, keyProblem } from "./kv.js";
+import {
+  DEAD_LETTER_PREFIX,
+  KvBudget,
+  TOMBSTONE_TTL_SECONDS,
+  isInternalKey,
+  isTombstone,
+  keyProblem,
+  versionTime,
+} from "./kv.js";
 import { enqueue, queueOps } from "./queue.js";
 
 const MAX_DELETE_KEYS = 50;
@@ -107,14 +115,23 @@ async function replayFailed(body, env) {
   if (missing.length > 0) {
     throw new HttpError(404, `Unknown dead-letter id(s): ${missing.map(({ id }) => id).join(", ")}`);
   }
+  // Past the tombstone lifetime a replayed write could resurrect a product deleted since: such a
+  // message is left in the store for a person to re-push from the catalogue instead.
+  const horizon = Date.now() - TOMBSTONE_TTL_SECONDS * 1000;
+  const replayable = ({ record }) => versionTime(record.value.body?.version) > horizon;
+  const expired = records.filter((item) => !replayable(item)).map(({ id }) => id);
+  if (expired.length > 0 && body.ids) {
+    throw new HttpError(409, `Dead letter(s) too old to replay safely, re-push from the catalogue: ${expired.join(", ")}`);
+  }
+  const ready = records.filter(replayable);
   await enqueue(
     env,
-    records.map(({ record }) => record.value.body),
+    ready.map(({ record }) => record.value.body),
   );
   // Removed only after the bodies are safely back on the queue.
-  await Promise.all(ids.map((id) => kv.delete(DEAD_LETTER_PREFIX + id)));
-  const more = await kv.list({ prefix: DEAD_LETTER_PREFIX, limit: 1 });
-  return json({ success: true, replayed: ids.length, remaining: more.keys.length > 0 });
+  await Promise.all(ready.map(({ id }) => kv.delete(DEAD_LETTER_PREFIX + id)));
+  const more = await kv.list({ prefix: DEAD_LETTER_PREFIX, limit: expired.length + 1 });
+  return json({ success: true, replayed: ready.length, expired, remaining: more.keys.length > expired.length });
 }
 
 export const ADMIN_ACTIONS = {

@@ -16,9 +16,10 @@ export const KV_OPS_PER_INVOCATION = 1000;
 export const MAX_KEY_BYTES = 512;
 export const MAX_VALUE_BYTES = 25 * 1024 * 1024;
 
-// A delete is kept as a tombstone at least as long as a queued message can live (the default
-// queue retention is 4 days), so no older write still in flight can bring the key back.
-export const TOMBSTONE_TTL_SECONDS = 4 * 24 * 3600;
+// A delete is kept as a tombstone far longer than a queued message can live (queue retention is 4
+// days), so no older write still in flight can bring the key back; dead letters older than this are
+// not replayed (admin.js) for the same reason.
+export const TOMBSTONE_TTL_SECONDS = 30 * 24 * 3600;
 
 const encoder = new TextEncoder();
 
@@ -56,11 +57,20 @@ export function fitsKeyLimit(key) {
 }
 
 // Version stamps order writes by the time `/sync` accepted them. Fixed-width strings compare
-// correctly as text; the counter orders requests accepted within one millisecond by one isolate.
+// correctly as text; the counter orders requests accepted within one millisecond by one isolate,
+// and the isolate's random id keeps stamps of different isolates distinct.
+// (Workers forbid random values at global scope, hence the lazy id.)
+let isolate;
 let sequence = 0;
 export function newVersion() {
+  isolate ??= crypto.randomUUID().slice(0, 8);
   sequence = (sequence + 1) % 1_000_000;
-  return `${String(Date.now()).padStart(15, "0")}.${String(sequence).padStart(6, "0")}`;
+  return `${String(Date.now()).padStart(15, "0")}.${String(sequence).padStart(6, "0")}.${isolate}`;
+}
+
+// When a version was stamped, in milliseconds since the epoch (NaN for anything else).
+export function versionTime(version) {
+  return typeof version === "string" ? Number(version.slice(0, 15)) : NaN;
 }
 
 // Counts every KV call of one invocation and refuses the one that would pass the platform limit,
@@ -152,15 +162,33 @@ export async function readLive(kv, key, type = "text") {
 export async function listAll(kv, { prefix, maxPages = 100 } = {}) {
   const keys = [];
   let cursor;
-  for (let page = 0; page < maxPages; page += 1) {
-    const result = await kv.list({ prefix, cursor });
+  for (let page = 1; page <= maxPages; page += 1) {
+    const result = await kv.list({ prefix: prefix || undefined, cursor });
     keys.push(...result.keys);
     if (result.list_complete) {
-      return { keys, complete: true };
+      return { keys, complete: true, pages: page };
     }
     cursor = result.cursor;
   }
-  return { keys, complete: false };
+  return { keys, complete: false, pages: maxPages };
+}
+
+// Counts the keys under `prefix` that `keep` accepts. A count that takes more than one list page is
+// reused for a minute by this isolate, so the public /health (or a burst of name-map updates) cannot
+// run up hundreds of KV list operations.
+const COUNT_TTL_MS = 60_000;
+const counts = new Map();
+export async function countKeys(kv, prefix, keep) {
+  const cached = counts.get(prefix);
+  if (cached && Date.now() - cached.at < COUNT_TTL_MS) {
+    return cached.result;
+  }
+  const { keys, complete, pages } = await listAll(kv, { prefix });
+  const result = { count: keys.filter(keep).length, complete };
+  if (pages > 1) {
+    counts.set(prefix, { at: Date.now(), result });
+  }
+  return result;
 }
 
 // Returns a reason the key cannot be written by the client, or null.

@@ -10,7 +10,7 @@ import {
   isCurrentAlias,
   isReservedKey,
   isTombstone,
-  listAll,
+  countKeys,
   parseDocument,
   readLive,
 } from "./kv.js";
@@ -105,14 +105,15 @@ export async function handlePage(request, env) {
 
 // Products are the keys that are neither reserved, product sets nor tombstones.
 export async function handleHealth(env) {
-  const { keys, complete } = await listAll(env.PRODUCTS_KV);
-  const products = keys.filter(
+  const { count, complete } = await countKeys(
+    env.PRODUCTS_KV,
+    "",
     (key) => !isReservedKey(key.name) && !key.name.startsWith(SET_PREFIX) && !isTombstone(key.metadata),
   );
   return json({
     status: "ok",
     service: env.SYNC_SETTINGS?.scriptName ?? "elkhawaga-qr",
-    products_cached: products.length,
+    products_cached: count,
     products_counted_all: complete,
     timestamp: new Date().toISOString(),
   });

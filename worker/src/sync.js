@@ -13,6 +13,7 @@ import {
   SET_PREFIX,
   applyVersioned,
   byteLength,
+  countKeys,
   isCurrentAlias,
   isReservedKey,
   isTombstone,
@@ -203,8 +204,8 @@ function aliasOps(entries, field) {
 
 async function countAliases(env) {
   const generation = await readLive(env.PRODUCTS_KV, ALIAS_GENERATION_KEY);
-  const { keys } = await listAll(env.PRODUCTS_KV, { prefix: ALIAS_PREFIX });
-  return keys.filter((key) => isCurrentAlias(key.metadata, generation)).length;
+  const { count } = await countKeys(env.PRODUCTS_KV, ALIAS_PREFIX, (key) => isCurrentAlias(key.metadata, generation));
+  return count;
 }
 
 async function updateNameMap(body, env) {
