@@ -203,11 +203,15 @@ def product_problem(product: Any) -> tuple[str, str] | None:
         return "code", "is a reserved key"
     if code.startswith("set_"):
         return "code", "must not start with set_ (product-set keys)"
-    compact = {"ensure_ascii": False, "separators": (",", ":")}
-    size = len(json.dumps({"key": code, "value": json.dumps(product, **compact)}, **compact).encode())
+    size = len(_compact_json({"key": code, "value": _compact_json(product)}).encode())
     if size > MAX_DOCUMENT_BYTES:
         return "product", f"is {size} bytes; one queue message holds at most {MAX_DOCUMENT_BYTES}"
     return None
+
+
+def _compact_json(value: Any) -> str:
+    """JSON as the Worker's JSON.stringify writes it: no spaces, non-ASCII kept."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def plan_requests(
