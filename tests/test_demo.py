@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -81,7 +82,11 @@ def test_the_product_page_renders_in_chromium(demo: dict[str, str], tmp_path: Pa
         capture_output=True,
         timeout=120,
     )
-    png = shot.read_bytes()
-    assert png.startswith(b"\x89PNG")
-    # A blank or error page compresses to a few KB; the styled Arabic page is far larger.
-    assert len(png) > 20_000
+    with Image.open(shot) as image:
+        assert image.size == (420, 900)
+        pixels = dict((colour, count) for count, colour in image.convert("RGB").getcolors(1 << 20))
+    # The demo design's colours, as a person sees them: page background, navy (logo, name, button)
+    # and gold (logo ring, badge); an unstyled or error page has none of them.
+    assert pixels.get((0xF6, 0xF3, 0xEC), 0) > 20_000
+    assert pixels.get((0x1F, 0x2A, 0x44), 0) > 5_000
+    assert pixels.get((0xC9, 0xA2, 0x27), 0) > 1_000
