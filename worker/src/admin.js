@@ -19,24 +19,24 @@ const MAX_LIST_LIMIT = 1000;
 const MAX_REPLAY = 200;
 
 
-async function listKeys(body, env) {
-  const limit = body.limit ?? MAX_LIST_LIMIT;
+// One page of a KV listing, with the client's `limit` and `cursor` checked.
+async function listPage(body, env, { prefix, defaultLimit }) {
+  const limit = body.limit ?? defaultLimit;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
     throw new HttpError(400, `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
   }
   if (body.cursor !== undefined && body.cursor !== null && typeof body.cursor !== "string") {
     throw new HttpError(400, "cursor must be a string");
   }
-  const result = await env.PRODUCTS_KV.list({ limit, cursor: body.cursor || undefined });
-  const keys = result.keys
-    .filter((key) => !isInternalKey(key.name) && !isTombstone(key.metadata))
-    .map((key) => key.name);
-  return json({
-    success: true,
-    keys,
-    list_complete: result.list_complete,
-    cursor: result.list_complete ? null : result.cursor,
-  });
+  const result = await env.PRODUCTS_KV.list({ prefix, limit, cursor: body.cursor || undefined });
+  const live = result.keys.filter((key) => !isTombstone(key.metadata));
+  return { live, list_complete: result.list_complete, cursor: result.list_complete ? null : result.cursor };
+}
+
+async function listKeys(body, env) {
+  const { live, ...page } = await listPage(body, env, { defaultLimit: MAX_LIST_LIMIT });
+  const keys = live.filter((key) => !isInternalKey(key.name)).map((key) => key.name);
+  return json({ success: true, keys, ...page });
 }
 
 async function getKey(body, env) {
@@ -70,24 +70,9 @@ async function deleteKeys(body, env) {
 }
 
 async function listFailed(body, env) {
-  const limit = body.limit ?? 100;
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-    throw new HttpError(400, `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-  }
-  const result = await env.PRODUCTS_KV.list({
-    prefix: DEAD_LETTER_PREFIX,
-    limit,
-    cursor: typeof body.cursor === "string" && body.cursor ? body.cursor : undefined,
-  });
-  const failed = result.keys
-    .filter((key) => !isTombstone(key.metadata))
-    .map((key) => ({ id: key.name.slice(DEAD_LETTER_PREFIX.length), ...key.metadata?.summary }));
-  return json({
-    success: true,
-    failed,
-    list_complete: result.list_complete,
-    cursor: result.list_complete ? null : result.cursor,
-  });
+  const { live, ...page } = await listPage(body, env, { prefix: DEAD_LETTER_PREFIX, defaultLimit: 100 });
+  const failed = live.map((key) => ({ id: key.name.slice(DEAD_LETTER_PREFIX.length), ...key.metadata?.summary }));
+  return json({ success: true, failed, ...page });
 }
 
 // Puts dead letters back on the sync queue with their original version stamps, so a replay can
