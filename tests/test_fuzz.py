@@ -233,7 +233,9 @@ def post_sync(
     reply = client.post("/sync", content=sent, headers=headers)
     body = parse_sent(content) if parsed is None else parsed
     if reply.status_code == 200:
-        for key, live in accepted_ops(body):
+        # A delete_product the Worker declined (a product named by its own code) writes nothing.
+        declined = body.get("action") == "delete_product" and reply.json().get("queued") is False
+        for key, live in [] if declined else accepted_ops(body):
             ledger.state[key] = live
             if live and key.startswith(ALIAS_PREFIX):
                 ledger.aliases.add(key)

@@ -141,6 +141,24 @@ def test_delete_product_removes_the_page(sync: Sync, http: httpx.Client) -> None
     assert get_key(sync, code).status_code == 404
 
 
+def test_the_alias_clean_up_after_a_save_never_deletes_a_product_named_by_its_code(
+    sync: Sync, http: httpx.Client
+) -> None:
+    code = unique("SELF")
+    sync({"action": "sync_product", "product": product(code, name=code)})
+    wait_for_page(http, f"/{code}")
+
+    # What Django sends after every save: the product again, then delete_product with its name.
+    sync({"action": "sync_product", "product": product(code, name=code, price="400.00")})
+    reply = sync({"action": "delete_product", "code": code})
+
+    assert reply.status_code == 200
+    assert reply.json()["queued"] is False
+    wait_until(lambda: "400" in http.get(f"/{code}").text, what="the second save")
+    assert sync({"action": "delete_keys", "keys": [code]}).status_code == 200
+    wait_for_page(http, f"/{code}", status=404)
+
+
 def test_update_name_map_serves_aliases_as_given_and_upper_cased(sync: Sync, http: httpx.Client) -> None:
     code = unique("ALIAS")
     sync({"action": "sync_product", "product": product(code, name="ستان لامع")})

@@ -20,6 +20,7 @@ import {
   keyProblem,
   listAll,
   newVersion,
+  parseDocument,
   readLive,
 } from "./kv.js";
 import { queueOps } from "./queue.js";
@@ -183,8 +184,15 @@ async function syncProductSets(body, env) {
   return json({ success: true, queued: true, action: "sync_product_sets", count: ops.length, messages });
 }
 
+// Django also sends delete_product after every product save, with the product's *name* as the key,
+// to clean up legacy aliases. For a product whose name is its own code, that would delete the
+// product just saved, so such a product is kept (delete_keys still removes it deliberately).
 async function deleteProduct(body, env) {
   const key = requireKey(body.code, "code");
+  const current = parseDocument(await readLive(env.PRODUCTS_KV, key));
+  if (current?.code === key && current?.name === key) {
+    return json({ success: true, queued: false, action: "delete_product", kept: "a product named by its own code" });
+  }
   await queueOps(env, [{ key, deleted: true }], "delete_product");
   return json({ success: true, queued: true, action: "delete_product" });
 }
