@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import re
 from collections.abc import Mapping
@@ -251,8 +252,6 @@ def _https_url(key: str, value: str) -> str:
 
 
 def _date(key: str, value: str) -> str:
-    import datetime
-
     try:
         if not _DATE.fullmatch(value):
             raise ValueError
