@@ -73,7 +73,8 @@ async function applyBatch(batch, env, settings) {
       message.ack();
       stats.acked += 1;
     } else if (message.attempts > maxRetries) {
-      await deadLetter(kv, message, batch.queue, String(failures.get(failed.key)?.message ?? failures.get(failed.key)), stats);
+      const error = failures.get(failed.key);
+      await deadLetter(kv, message, batch.queue, String(error?.message ?? error), stats);
     } else {
       // Backs off 1 s, 2 s, 3 s…: KV answers a second write to one key within a second with 429.
       message.retry({ delaySeconds: Math.min(message.attempts, 60) });
@@ -85,16 +86,17 @@ async function applyBatch(batch, env, settings) {
   );
 }
 
-// The last attempt failed: keep the message with its error in KV. If even that write fails the
-// message is retried once more, which sends it to the dead-letter queue (drained below).
-async function deadLetter(kv, message, queue, error, stats) {
+// Keeps the message with its error in KV and acks it. If even that write fails the message is
+// retried: from the sync queue that sends it to the dead-letter queue (drained below), which in turn
+// retries it after `retryDelaySeconds`.
+async function deadLetter(kv, message, queue, error, stats, retryDelaySeconds = 0) {
   try {
     await writeDeadLetter(kv, message, queue, error);
     message.ack();
     stats.deadLettered += 1;
   } catch (writeError) {
     console.error(JSON.stringify({ event: "dead_letter_write_failed", id: message.id, error: String(writeError) }));
-    message.retry();
+    message.retry({ delaySeconds: retryDelaySeconds });
     stats.retried += 1;
   }
 }
@@ -119,19 +121,11 @@ async function writeDeadLetter(kv, message, queue, error) {
 // Messages the platform moved to the dead-letter queue after their last retry: store each one.
 async function storeDeadLetters(batch, env) {
   const kv = new KvBudget(env.PRODUCTS_KV);
-  const stats = { acked: 0, retried: 0 };
+  const stats = { deadLettered: 0, retried: 0 };
   await Promise.all(
-    batch.messages.map(async (message) => {
-      try {
-        await writeDeadLetter(kv, message, batch.queue, "delivery retries exhausted");
-        message.ack();
-        stats.acked += 1;
-      } catch (error) {
-        console.error(JSON.stringify({ event: "dead_letter_write_failed", id: message.id, error: String(error) }));
-        message.retry({ delaySeconds: Math.min(message.attempts * 5, 300) });
-        stats.retried += 1;
-      }
-    }),
+    batch.messages.map((message) =>
+      deadLetter(kv, message, batch.queue, "delivery retries exhausted", stats, Math.min(message.attempts * 5, 300)),
+    ),
   );
   console.log(
     JSON.stringify({ event: "dead_letter_batch", queue: batch.queue, messages: batch.messages.length, kvOps: kv.used, ...stats }),

@@ -82,10 +82,6 @@ export class KvBudget {
     this.used = 0;
   }
 
-  remaining() {
-    return this.limit - this.used;
-  }
-
   spend() {
     if (this.used >= this.limit) {
       throw new Error(`KV operation budget of ${this.limit} per invocation exhausted`);
@@ -96,11 +92,6 @@ export class KvBudget {
   getWithMetadata(key, type = "text") {
     this.spend();
     return this.kv.getWithMetadata(key, type);
-  }
-
-  get(key, type = "text") {
-    this.spend();
-    return this.kv.get(key, type);
   }
 
   put(key, value, options) {
@@ -196,7 +187,7 @@ export function keyProblem(key) {
   if (typeof key !== "string" || key.trim().length === 0) {
     return "must be a non-empty string";
   }
-  if (byteLength(key) > MAX_KEY_BYTES) {
+  if (!fitsKeyLimit(key)) {
     return `is over ${MAX_KEY_BYTES} bytes`;
   }
   if (/[\u0000-\u001f\u007f]/.test(key)) {

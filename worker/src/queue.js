@@ -6,23 +6,24 @@ import { KV_OPS_PER_INVOCATION, byteLength, newVersion } from "./kv.js";
 
 // Queues limits: 128 KB per message including ~100 bytes of metadata, 256 KB and 100 messages
 // per sendBatch (KB = 1000 bytes). The margins absorb the JSON framing of the message body.
-export const MAX_MESSAGE_BYTES = 127_000;
+const MAX_MESSAGE_BYTES = 127_000;
 const MAX_BATCH_BYTES = 250_000;
 const MAX_BATCH_MESSAGES = 100;
-function batchSize(env) {
+
+function configuredBatchSize(env) {
   return Number(env.SYNC_SETTINGS?.batchSize) || 25;
 }
 
 // Each write costs 2 KV operations (version read + write) in the consumer, and a batch holds up to
 // `batchSize` messages, each of which may also need 1 dead-letter write: the per-message cap keeps
 // any full batch within the 1,000-operation limit of one invocation.
-export function opsPerMessage(batchSize) {
+function opsPerMessage(batchSize) {
   return Math.max(1, Math.floor((KV_OPS_PER_INVOCATION / batchSize - 1) / 2));
 }
 
 // Splits ops into message bodies under both the byte and the KV-operation caps. Later ops on the
 // same key replace earlier ones: within one request the last document wins.
-export function planMessages(ops, version, source, batchSize) {
+function planMessages(ops, version, source, batchSize) {
   const latest = new Map();
   for (const op of ops) {
     latest.delete(op.key);
@@ -82,11 +83,10 @@ export async function enqueue(env, bodies) {
       `queue send failed for ${failed.length} of ${batches.length} batches: ${failed[0].reason?.message ?? failed[0].reason}`,
     );
   }
-  return bodies.length;
 }
 
 export async function queueOps(env, ops, source, version = newVersion()) {
-  const bodies = planMessages(ops, version, source, batchSize(env));
+  const bodies = planMessages(ops, version, source, configuredBatchSize(env));
   await enqueue(env, bodies);
   return { messages: bodies.length, version };
 }

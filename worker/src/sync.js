@@ -8,12 +8,12 @@ import {
   ALIAS_GENERATION_KEY,
   ALIAS_PREFIX,
   BANK_PREFIX,
-  MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
   SET_PREFIX,
   applyVersioned,
   byteLength,
   countKeys,
+  fitsKeyLimit,
   isCurrentAlias,
   isReservedKey,
   isTombstone,
@@ -134,19 +134,35 @@ function productProblem(product) {
   return null;
 }
 
-function productOp(product, field) {
-  const problem = productProblem(product);
-  if (problem) {
-    throw new HttpError(400, `${field}.${problem.field} ${problem.reason}`);
-  }
+function productOp(product) {
   return { key: product.code, value: JSON.stringify(product) };
+}
+
+// A map of documents under one key prefix (product sets, bank accounts) as writes.
+function prefixedDocumentOps(documents, field, prefix, { allowReserved }) {
+  return Object.entries(requireObject(documents, field)).map(([key, doc]) => {
+    requireKey(key, `${field} key`, { allowReserved });
+    if (!key.startsWith(prefix)) {
+      throw new HttpError(400, `${field} key ${JSON.stringify(key)} must start with ${prefix}`);
+    }
+    requireObject(doc, `${field}[${JSON.stringify(key)}]`);
+    return { key, value: JSON.stringify(doc) };
+  });
+}
+
+async function queueDocuments(env, ops, action) {
+  const { messages } = await queueOps(env, ops, action);
+  return json({ success: true, queued: true, action, count: ops.length, messages });
 }
 
 // --- actions --------------------------------------------------------------------------------
 
 async function syncProduct(body, env) {
-  const op = productOp(body.product, "product");
-  await queueOps(env, [op], "sync_product");
+  const problem = productProblem(body.product);
+  if (problem) {
+    throw new HttpError(400, `product.${problem.field} ${problem.reason}`);
+  }
+  await queueOps(env, [productOp(body.product)], "sync_product");
   return json({ success: true, queued: true, action: "sync_product" });
 }
 
@@ -165,23 +181,12 @@ async function syncAll(body, env) {
     // All or nothing: a request with one bad document writes none of them.
     throw new HttpError(400, `${problems.length} invalid product(s); nothing was queued`, problems.slice(0, 100));
   }
-  const ops = body.products.map((product) => ({ key: product.code, value: JSON.stringify(product) }));
-  const { messages } = await queueOps(env, ops, "sync_all");
-  return json({ success: true, queued: true, action: "sync_all", count: ops.length, messages });
+  return queueDocuments(env, body.products.map(productOp), "sync_all");
 }
 
 async function syncProductSets(body, env) {
-  const sets = requireObject(body.product_sets, "product_sets");
-  const ops = Object.entries(sets).map(([key, set]) => {
-    requireKey(key, "product_sets key");
-    if (!key.startsWith(SET_PREFIX)) {
-      throw new HttpError(400, `product_sets key ${JSON.stringify(key)} must start with ${SET_PREFIX}`);
-    }
-    requireObject(set, `product_sets[${JSON.stringify(key)}]`);
-    return { key, value: JSON.stringify(set) };
-  });
-  const { messages } = await queueOps(env, ops, "sync_product_sets");
-  return json({ success: true, queued: true, action: "sync_product_sets", count: ops.length, messages });
+  const ops = prefixedDocumentOps(body.product_sets, "product_sets", SET_PREFIX, { allowReserved: false });
+  return queueDocuments(env, ops, "sync_product_sets");
 }
 
 // Django also sends delete_product after every product save, with the product's *name* as the key,
@@ -202,7 +207,7 @@ async function deleteProduct(body, env) {
 function aliasOps(entries, field) {
   return Object.entries(requireObject(entries, field)).map(([name, code]) => {
     requireKey(name, `${field} name`, { allowReserved: true });
-    if (byteLength(ALIAS_PREFIX + name) > MAX_KEY_BYTES) {
+    if (!fitsKeyLimit(ALIAS_PREFIX + name)) {
       throw new HttpError(400, `${field} name ${JSON.stringify(name.slice(0, 80))} is too long`);
     }
     requireKey(code, `${field}[${JSON.stringify(name)}]`);
@@ -252,16 +257,6 @@ async function syncQrDesign(body, env) {
 }
 
 async function syncAllBank(body, env) {
-  const accounts = requireObject(body.bank_accounts, "bank_accounts");
-  const ops = Object.entries(accounts).map(([key, doc]) => {
-    requireKey(key, "bank_accounts key", { allowReserved: true });
-    if (!key.startsWith(BANK_PREFIX)) {
-      throw new HttpError(400, `bank_accounts key ${JSON.stringify(key)} must start with ${BANK_PREFIX}`);
-    }
-    requireObject(doc, `bank_accounts[${JSON.stringify(key)}]`);
-    return { key, value: JSON.stringify(doc) };
-  });
-  const { messages } = await queueOps(env, ops, "sync_all_bank");
-  return json({ success: true, queued: true, action: "sync_all_bank", count: ops.length, messages });
+  const ops = prefixedDocumentOps(body.bank_accounts, "bank_accounts", BANK_PREFIX, { allowReserved: true });
+  return queueDocuments(env, ops, "sync_all_bank");
 }
-
