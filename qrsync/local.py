@@ -108,32 +108,17 @@ class LocalRuntimeError(RuntimeError):
 class LocalWorker:
     """A running local Worker: its URL, and the Worker's log lines as they arrive."""
 
-    def __init__(
-        self,
-        process: subprocess.Popen[str],
-        url: str,
-        lines: queue.Queue[str | None],
-        pump: threading.Thread,
-    ):
+    def __init__(self, process: subprocess.Popen[str], url: str, logs: list[str], pump: threading.Thread):
         self.process = process
-        self._pump = pump
         self.url = url
-        self._lines = lines
-        self.logs: list[str] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._collect, daemon=True).start()
-
-    def _collect(self) -> None:
-        while (line := self._lines.get()) is not None:
-            with self._lock:
-                self.logs.append(line)
+        # Every line the runner printed after it started serving, appended to as they arrive.
+        self.logs = logs
+        self._pump = pump
 
     def events(self, name: str) -> list[dict[str, Any]]:
         """The Worker's structured log lines of one event (e.g. `consumer_batch`)."""
-        with self._lock:
-            lines = list(self.logs)
         found = []
-        for line in lines:
+        for line in list(self.logs):
             start = line.find("{")
             if start < 0:
                 continue
@@ -165,8 +150,8 @@ def node_binary() -> str:
     return node
 
 
-def start(settings: Settings, options: LocalOptions, *, echo: bool = False) -> LocalWorker:
-    """Start the runner and return once the Worker answers; `echo` copies its output to our stdout."""
+def start(settings: Settings, options: LocalOptions) -> LocalWorker:
+    """Start the runner and return once the Worker answers."""
     config = runner_config(settings, load_bundle(), options)
     if options.persist_dir:
         options.persist_dir.mkdir(parents=True, exist_ok=True)
@@ -184,22 +169,28 @@ def start(settings: Settings, options: LocalOptions, *, echo: bool = False) -> L
     process.stdin.write(json.dumps(config))
     process.stdin.close()
 
-    lines: queue.Queue[str | None] = queue.Queue()
+    # Lines up to `listening <url>` go to the start-up wait below, every later one to the logs.
+    startup: queue.Queue[str | None] = queue.Queue()
+    logs: list[str] = []
     stdout = process.stdout
 
     def pump() -> None:
-        for line in stdout:
-            if echo:
-                print(line, end="", flush=True)
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
+        serving = False
+        for raw in stdout:
+            line = raw.rstrip("\n")
+            if serving:
+                logs.append(line)
+            else:
+                serving = line.startswith("listening ")
+                startup.put(line)
+        startup.put(None)
 
     pump_thread = threading.Thread(target=pump, daemon=True)
     pump_thread.start()
     seen: list[str] = []
     while True:
         try:
-            line = lines.get(timeout=_START_TIMEOUT_SECONDS)
+            line = startup.get(timeout=_START_TIMEOUT_SECONDS)
         except queue.Empty:
             process.kill()
             process.wait()
@@ -209,7 +200,7 @@ def start(settings: Settings, options: LocalOptions, *, echo: bool = False) -> L
             stdout.close()
             raise LocalRuntimeError("the local Worker exited on start: " + " | ".join(seen[-5:]))
         if line.startswith("listening "):
-            return LocalWorker(process, line.removeprefix("listening ").strip(), lines, pump_thread)
+            return LocalWorker(process, line.removeprefix("listening ").strip(), logs, pump_thread)
         seen.append(line)
 
 
