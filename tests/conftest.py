@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -74,3 +78,24 @@ def product(code: str, **fields: Any) -> dict[str, Any]:
         "variants": fields.pop("variants", []),
         **fields,
     }
+
+
+def unique(prefix: str) -> str:
+    """A key no other test uses: tests share one Worker and its KV."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def qrsync(
+    *args: str, url: str = "", stdin: str | None = None, key: str = API_KEY
+) -> subprocess.CompletedProcess[str]:
+    """Runs the CLI as a user does, with the target in QRSYNC_URL and QRSYNC_API_KEY."""
+    env = {**os.environ, "QRSYNC_API_KEY": key, **({"QRSYNC_URL": url} if url else {})}
+    return subprocess.run(
+        [sys.executable, "-m", "qrsync", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=300,
+        check=False,
+    )

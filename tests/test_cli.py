@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -14,22 +12,7 @@ import pytest
 from qrsync.client import SyncClient, SyncError, plan_requests
 from qrsync.demo import generate_catalogue
 from qrsync.local import LocalWorker
-from tests.conftest import API_KEY, product, wait_until
-
-
-def qrsync(
-    *args: str, url: str = "", stdin: str | None = None, key: str = API_KEY
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "QRSYNC_API_KEY": key, **({"QRSYNC_URL": url} if url else {})}
-    return subprocess.run(
-        [sys.executable, "-m", "qrsync", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        timeout=300,
-        check=False,
-    )
+from tests.conftest import API_KEY, product, qrsync, wait_until
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,13 +12,9 @@ import httpx
 import pytest
 
 from qrsync.local import LocalWorker
-from tests.conftest import API_KEY, product, wait_until
+from tests.conftest import API_KEY, product, unique, wait_until
 
 Sync = Callable[..., httpx.Response]
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def get_key(sync: Sync, key: str) -> httpx.Response:

@@ -7,9 +7,6 @@ Worker code runs unchanged. Phase 1 runs with the fault; phase 2 restarts on the
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -17,19 +14,7 @@ import httpx
 from qrsync.client import SyncClient
 from qrsync.local import LocalOptions, running
 from qrsync.settings import Settings
-from tests.conftest import API_KEY, TEST_BATCH_TIMEOUT_SECONDS, product, wait_until
-
-
-def qrsync(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "QRSYNC_URL": url, "QRSYNC_API_KEY": API_KEY}
-    return subprocess.run(
-        [sys.executable, "-m", "qrsync", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+from tests.conftest import API_KEY, TEST_BATCH_TIMEOUT_SECONDS, product, qrsync, wait_until
 
 
 def test_failed_writes_are_kept_listed_and_replayed_without_undoing_newer_writes(

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 import httpx
 import pytest
 
-from tests.conftest import API_KEY, product, wait_until
+from tests.conftest import API_KEY, product, unique, wait_until
 
 Sync = Callable[..., httpx.Response]
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def assert_nothing_written(sync: Sync, keys: list[str]) -> None:
